@@ -1,0 +1,4 @@
+//! The `fip` command: runs the platform and administers it.
+
+pub mod platform;
+pub mod server;

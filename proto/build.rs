@@ -1,0 +1,47 @@
+//! Compiles the contracts under `fip/` with protox (pure Rust, no protoc) into
+//! OUT_DIR: prost messages, tonic clients and servers, and the encoded
+//! descriptor set that reflection and the gateway's transcoder read.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::{env, fs};
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let mut files = Vec::new();
+    collect_protos(&root.join("fip"), &mut files)?;
+    files.sort();
+    println!("cargo:rerun-if-changed={}", root.join("fip").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("third_party").display()
+    );
+
+    let includes = [root.clone(), root.join("third_party")];
+    let fds = protox::compile(&files, &includes)?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(out.join("fip_descriptor.bin"), fds.encode_to_vec())?;
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // An RPC not yet implemented by a service answers UNIMPLEMENTED.
+        .generate_default_stubs(true)
+        .include_file("_includes.rs")
+        .compile_fds(fds)?;
+    Ok(())
+}
+
+fn collect_protos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_protos(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

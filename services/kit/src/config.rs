@@ -1,0 +1,399 @@
+//! Configuration: documented defaults, an optional TOML file, then `FIP_*`
+//! environment variables (nested keys joined by `__`, e.g.
+//! `FIP_AUTH__TOKEN_TTL=12h`). Later sources override earlier ones.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::mesh::ServiceName;
+
+/// Everything a process of the platform can be told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded databases, the file store and generated keys live.
+    pub data_dir: PathBuf,
+    /// The gateway's public address (gRPC, gRPC-web and REST on one port).
+    pub listen: SocketAddr,
+    /// PostgreSQL URL shared by the services (each keeps its tables in a
+    /// schema of its own). Unset: one SQLite file per service in `data_dir`.
+    pub database_url: Option<String>,
+    /// Prefix of the per-service PostgreSQL schemas (`fip_user`, ...).
+    pub database_schema_prefix: String,
+    /// Redis URL for the job queue, events and shared rate limits. Unset: in-process.
+    pub redis_url: Option<String>,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// A `tracing` filter, e.g. `info,fip_jobs=debug`.
+    pub log_filter: String,
+    pub auth: AuthConfig,
+    /// Addresses of the internal services, keyed by service name.
+    pub services: BTreeMap<ServiceName, ServiceEndpoint>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Token issuing and verification.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `iss` of user tokens.
+    pub issuer: String,
+    /// `aud` of user tokens.
+    pub audience: String,
+    /// Lifetime of a user token.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// Lifetime of an internal service-identity token.
+    #[serde(with = "humantime_serde")]
+    pub service_token_ttl: Duration,
+    /// Ed25519 private key (PKCS#8 PEM) that signs user tokens; only the user
+    /// service needs it. Default: `<data_dir>/keys/user-token.pem`.
+    pub signing_key_file: Option<PathBuf>,
+    /// Ed25519 public key (SPKI PEM) that verifies user tokens. Default: derived
+    /// from the signing key file when readable, else `<data_dir>/keys/user-token.pub.pem`.
+    pub verifying_key_file: Option<PathBuf>,
+    /// Ed25519 private key (PKCS#8 PEM) of the internal service identity,
+    /// shared by the services of one deployment and never by users.
+    /// Default: `<data_dir>/keys/service-identity.pem`.
+    pub service_key_file: Option<PathBuf>,
+    /// Create missing key files on start (the embedded default). Turn off in
+    /// production so that a missing key is an error rather than a new identity.
+    pub generate_missing_keys: bool,
+}
+
+/// Where one internal service listens and where the others reach it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceEndpoint {
+    /// Bind address when this process runs the service (port 0: any free port).
+    pub listen: SocketAddr,
+    /// URL other processes use to reach it (`http://user:50051`). Unset when the
+    /// service runs in this process: its bound address is used.
+    pub url: Option<String>,
+}
+
+impl Default for ServiceEndpoint {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            url: None,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "fip".into(),
+            audience: "fip".into(),
+            token_ttl: Duration::from_secs(24 * 3600),
+            service_token_ttl: Duration::from_secs(300),
+            signing_key_file: None,
+            verifying_key_file: None,
+            service_key_file: None,
+            generate_missing_keys: true,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            database_schema_prefix: "fip_".into(),
+            redis_url: None,
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
+            auth: AuthConfig::default(),
+            services: BTreeMap::new(),
+        }
+    }
+}
+
+/// The per-user data directory (`~/.local/share/fip` on Linux).
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("org", "fip", "fip")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".fip"))
+}
+
+/// A configuration that could not be read, with the key and source at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} not found")]
+    FileMissing { path: PathBuf },
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    #[error("invalid configuration: `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    /// Reads defaults, then `file` (which must exist when given), then the
+    /// process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed("FIP_").split("__"))
+    }
+
+    /// Like [`Config::load`] with an explicit environment provider (tests).
+    pub fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::FileMissing {
+                    path: path.to_path_buf(),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // Keys are lowercased so `FIP_AUTH__TOKEN_TTL` maps onto `auth.token_ttl`.
+        figment = figment.merge(env.lowercase(true));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe_figment_error(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document on its own (no environment), for tests and tools.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe_figment_error(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must be a postgres:// URL (leave it unset for embedded SQLite)",
+            ));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid("redis_url", "must be a redis:// or rediss:// URL"));
+        }
+        if self.database_schema_prefix.is_empty()
+            || !self
+                .database_schema_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(invalid(
+                "database_schema_prefix",
+                "must be non-empty lowercase letters, digits and underscores",
+            ));
+        }
+        if self.auth.token_ttl < Duration::from_secs(60) {
+            return Err(invalid("auth.token_ttl", "must be at least 1 minute"));
+        }
+        if self.auth.service_token_ttl < Duration::from_secs(10)
+            || self.auth.service_token_ttl > Duration::from_secs(3600)
+        {
+            return Err(invalid(
+                "auth.service_token_ttl",
+                "must be between 10 seconds and 1 hour",
+            ));
+        }
+        if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
+            return Err(invalid("auth", "issuer and audience must not be empty"));
+        }
+        for (name, endpoint) in &self.services {
+            if let Some(url) = &endpoint.url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(invalid(
+                    &format!("services.{name}.url"),
+                    "must be an http:// or https:// URL",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The endpoint settings of one service (defaults when not configured).
+    pub fn endpoint(&self, name: ServiceName) -> ServiceEndpoint {
+        self.services.get(&name).cloned().unwrap_or_default()
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+}
+
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`: ", e.path.join("."))
+            };
+            let source = match &e.metadata {
+                Some(m) if m.name.contains("environment") && !e.path.is_empty() => format!(
+                    " (from environment variable FIP_{})",
+                    e.path.join("__").to_uppercase()
+                ),
+                Some(m) => match &m.source {
+                    Some(source) => format!(" (from {source})"),
+                    None => format!(" (from {})", m.name),
+                },
+                None => String::new(),
+            };
+            format!("{key}{}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+// figment's Jail closures return its (large) error type by design.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load(jail: &Jail, file: Option<&str>) -> Result<Config, ConfigError> {
+        let path = file.map(|text| {
+            jail.create_file("fip.toml", text).unwrap();
+            jail.directory().join("fip.toml")
+        });
+        Config::load(path.as_deref())
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        Jail::expect_with(|jail| {
+            let config = load(jail, None).unwrap();
+            assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+            assert_eq!(config.auth.token_ttl, Duration::from_secs(86_400));
+            assert_eq!(config.database_url, None);
+            assert_eq!(config.log_format, LogFormat::Text);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment_override() {
+        Jail::expect_with(|jail| {
+            jail.set_env("FIP_AUTH__TOKEN_TTL", "12h");
+            jail.set_env("FIP_REDIS_URL", "redis://127.0.0.1:6379");
+            let config = load(
+                jail,
+                Some(
+                    r#"
+                    listen = "0.0.0.0:9000"
+                    database_url = "postgres://postgres@127.0.0.1/fip"
+                    [auth]
+                    token_ttl = "2h"
+                    [services.jobs]
+                    url = "http://jobs:50051"
+                    "#,
+                ),
+            )
+            .unwrap();
+            assert_eq!(config.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
+            assert_eq!(config.auth.token_ttl, Duration::from_secs(12 * 3600));
+            assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+            assert_eq!(
+                config.endpoint(ServiceName::Jobs).url.as_deref(),
+                Some("http://jobs:50051")
+            );
+            assert_eq!(
+                config.endpoint(ServiceName::User),
+                ServiceEndpoint::default()
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_address_names_key_and_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("FIP_LISTEN", "localhost-ish");
+            let message = load(jail, None).unwrap_err().to_string();
+            assert!(message.contains("`listen`"), "{message}");
+            assert!(message.contains("FIP_LISTEN"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_duration_names_key() {
+        Jail::expect_with(|jail| {
+            let message = load(jail, Some("[auth]\ntoken_ttl = \"soon\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("auth.token_ttl"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        Jail::expect_with(|jail| {
+            let message = load(jail, Some("listne = \"0.0.0.0:1\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("listne"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn semantic_checks() {
+        for (text, key) in [
+            ("database_url = \"mysql://x\"", "database_url"),
+            ("redis_url = \"http://x\"", "redis_url"),
+            (
+                "database_schema_prefix = \"Bad-Prefix\"",
+                "database_schema_prefix",
+            ),
+            ("[auth]\ntoken_ttl = \"10s\"", "auth.token_ttl"),
+            ("[services.user]\nurl = \"user:50051\"", "services.user.url"),
+        ] {
+            match Config::from_toml(text) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: expected an invalid-key error, got {other:?}"),
+            }
+        }
+        let unknown_service = Config::from_toml("[services.billing]\nurl = \"http://x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown_service.contains("billing"), "{unknown_service}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        assert!(matches!(
+            Config::load(Some(Path::new("/nonexistent/fip.toml"))),
+            Err(ConfigError::FileMissing { .. })
+        ));
+    }
+}

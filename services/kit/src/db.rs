@@ -1,0 +1,353 @@
+//! Databases: one SQLite file per service (embedded default) or one schema per
+//! service in a shared PostgreSQL database, behind one `sqlx::AnyPool`, with
+//! the service's migrations run at start.
+//!
+//! Queries are written once for both backends: `$1`-style placeholders (both
+//! drivers bind them by number), portable types (BIGINT, TEXT, BOOLEAN,
+//! DOUBLE, BLOB/BYTEA), timestamps as UTC milliseconds since the epoch.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+use crate::config::Config;
+use crate::mesh::ServiceName;
+
+/// Which engine a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A service's database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+    /// PostgreSQL schema of the service (None on SQLite).
+    pub schema: Option<String>,
+}
+
+/// The two migration sets of a service, one per backend.
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
+}
+
+/// Where a service's data lives, resolved from the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    Sqlite { url: String },
+    Postgres { url: String, schema: String },
+}
+
+impl Location {
+    pub fn for_service(config: &Config, service: ServiceName) -> Self {
+        match &config.database_url {
+            Some(url) => Location::Postgres {
+                url: url.clone(),
+                schema: format!("{}{}", config.database_schema_prefix, service),
+            },
+            None => Location::Sqlite {
+                url: format!(
+                    "sqlite://{}?mode=rwc",
+                    config.data_dir.join(format!("{service}.db")).display()
+                ),
+            },
+        }
+    }
+}
+
+impl Db {
+    /// Opens the service's database (creating the file or schema when
+    /// missing) and brings it to the newest migration.
+    pub async fn open(location: &Location, migrations: &Migrations) -> anyhow::Result<Self> {
+        install_default_drivers();
+        let db = match location {
+            Location::Sqlite { url } => {
+                if let Some(path) = url
+                    .strip_prefix("sqlite://")
+                    .and_then(|p| p.split('?').next())
+                    && let Some(dir) = std::path::Path::new(path).parent()
+                {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot open {url}: {e}"))?;
+                Db {
+                    pool,
+                    backend: Backend::Sqlite,
+                    schema: None,
+                }
+            }
+            Location::Postgres { url, schema } => {
+                validate_schema_name(schema)?;
+                {
+                    let admin = AnyPoolOptions::new()
+                        .max_connections(1)
+                        .connect(url)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+                    admin
+                        .execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+                        .await?;
+                    admin.close().await;
+                }
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(&with_search_path(url, schema))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+                Db {
+                    pool,
+                    backend: Backend::Postgres,
+                    schema: Some(schema.clone()),
+                }
+            }
+        };
+        let migrator = match db.backend {
+            Backend::Sqlite => migrations.sqlite,
+            Backend::Postgres => migrations.postgres,
+        };
+        migrator
+            .run(&db.pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+        Ok(db)
+    }
+
+    /// Checks that the database answers (health checks).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    /// Drops the service's schema (PostgreSQL test cleanup); a no-op on SQLite.
+    pub async fn drop_schema(self) -> anyhow::Result<()> {
+        if let Some(schema) = &self.schema {
+            self.pool
+                .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                .await?;
+        }
+        self.pool.close().await;
+        Ok(())
+    }
+}
+
+fn validate_schema_name(schema: &str) -> anyhow::Result<()> {
+    if !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        Ok(())
+    } else {
+        anyhow::bail!("invalid schema name {schema:?}")
+    }
+}
+
+/// Appends `options=-c search_path=<schema>` to a PostgreSQL URL.
+fn with_search_path(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            matches!(e.kind(), sqlx::error::ErrorKind::UniqueViolation)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a database error is a foreign-key violation.
+pub fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            matches!(e.kind(), sqlx::error::ErrorKind::ForeignKeyViolation)
+        }
+        _ => false,
+    }
+}
+
+/// Now, in UTC milliseconds since the epoch (the stored form of timestamps).
+pub fn now_millis() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+/// A stored timestamp as a protobuf `Timestamp`.
+pub fn timestamp(millis: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// A protobuf `Timestamp` in stored form.
+pub fn millis(ts: &prost_types::Timestamp) -> i64 {
+    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+}
+
+/// Test support: a throwaway database for a service on either backend.
+///
+/// On PostgreSQL (when `FIP_TEST_DATABASE_URL` is set) each call gets a schema
+/// of its own, so tests run side by side; on SQLite a file in a temporary
+/// directory.
+pub struct TestDb {
+    pub db: Db,
+    _dir: Option<tempfile_guard::Guard>,
+}
+
+impl TestDb {
+    pub async fn new(service: ServiceName, migrations: &Migrations) -> anyhow::Result<Self> {
+        match std::env::var("FIP_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let schema = format!(
+                    "t_{}_{}",
+                    service,
+                    uuid::Uuid::now_v7()
+                        .simple()
+                        .to_string()
+                        .get(20..)
+                        .unwrap_or("x")
+                );
+                let db = Db::open(&Location::Postgres { url, schema }, migrations).await?;
+                Ok(Self { db, _dir: None })
+            }
+            _ => {
+                let dir = tempfile_guard::Guard::new()?;
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join(format!("{service}.db")).display()
+                );
+                let db = Db::open(&Location::Sqlite { url }, migrations).await?;
+                Ok(Self {
+                    db,
+                    _dir: Some(dir),
+                })
+            }
+        }
+    }
+
+    /// Removes the PostgreSQL schema; the SQLite directory goes on drop.
+    pub async fn cleanup(self) -> anyhow::Result<()> {
+        self.db.drop_schema().await
+    }
+}
+
+/// A temporary directory removed on drop, without a dev-dependency.
+mod tempfile_guard {
+    use std::path::{Path, PathBuf};
+
+    pub struct Guard(PathBuf);
+
+    impl Guard {
+        pub fn new() -> std::io::Result<Self> {
+            let path = std::env::temp_dir().join(format!("fip-test-{}", uuid::Uuid::now_v7()));
+            std::fs::create_dir_all(&path)?;
+            Ok(Self(path))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl FromStr for Backend {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" => Ok(Backend::Postgres),
+            other => anyhow::bail!("unknown database backend {other}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_path_is_appended() {
+        assert_eq!(
+            with_search_path("postgres://u@h/db", "fip_user"),
+            "postgres://u@h/db?options=-c%20search_path%3Dfip_user"
+        );
+        assert_eq!(
+            with_search_path("postgres://u@h/db?sslmode=disable", "fip_user"),
+            "postgres://u@h/db?sslmode=disable&options=-c%20search_path%3Dfip_user"
+        );
+    }
+
+    #[test]
+    fn schema_names_are_checked() {
+        assert!(validate_schema_name("fip_user").is_ok());
+        assert!(validate_schema_name("x; drop table").is_err());
+        assert!(validate_schema_name("").is_err());
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        for ms in [0, 1, 999, 1_700_000_000_123, -1] {
+            assert_eq!(millis(&timestamp(ms)), ms);
+        }
+    }
+
+    #[test]
+    fn location_follows_config() {
+        let mut config = Config::default();
+        assert!(matches!(
+            Location::for_service(&config, ServiceName::User),
+            Location::Sqlite { url } if url.ends_with("user.db?mode=rwc")
+        ));
+        config.database_url = Some("postgres://postgres@127.0.0.1/fip".into());
+        assert_eq!(
+            Location::for_service(&config, ServiceName::Jobs),
+            Location::Postgres {
+                url: "postgres://postgres@127.0.0.1/fip".into(),
+                schema: "fip_jobs".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! Shared plumbing of every service of the platform.
+//!
+//! - [`config`]: `FIP_*` environment and TOML configuration with defaults.
+//! - [`error`]: the wire error model (`google.rpc.Status` + `ErrorInfo`).
+//! - [`auth`]: user JWTs, service identities, the verifying tower layer.
+//! - [`db`]: SQLite/PostgreSQL pools with migrations.
+//! - [`mesh`]: service names and channels to peers.
+//! - [`serve`]: hosting a service with health, reflection and graceful stop.
+//! - [`telemetry`]: tracing set-up.
+//! - [`testing`]: in-process services on ephemeral ports for tests.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod mesh;
+pub mod serve;
+pub mod telemetry;
+pub mod testing;
+
+pub use error::{ApiError, Violations};

@@ -1,0 +1,94 @@
+//! Test harness: services started in-process on ephemeral loopback ports.
+//!
+//! The listener is bound before the server task starts, so a client may
+//! connect as soon as [`spawn`] returns: no sleeps, no retries.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Keys, Role, TokenIssuer, UserPrincipal};
+use crate::config::Config;
+use crate::mesh::{Peers, ServiceName};
+use crate::serve::{self, Context, Hosted};
+
+/// A running in-process service.
+pub struct TestService {
+    pub addr: SocketAddr,
+    pub url: String,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestService {
+    /// Stops the service and waits until it has closed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.handle.await?
+    }
+}
+
+/// Serves `hosted` on `127.0.0.1:0`.
+pub async fn spawn(hosted: Hosted, ctx: &Context) -> anyhow::Result<TestService> {
+    let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    let shutdown = ctx.shutdown.child_token();
+    let handle = tokio::spawn(serve::serve(
+        listener,
+        hosted,
+        ctx.verifier.clone(),
+        shutdown.clone(),
+    ));
+    Ok(TestService {
+        addr,
+        url: format!("http://{addr}"),
+        shutdown,
+        handle,
+    })
+}
+
+/// A context with fresh in-memory keys and the given peers, for `name`.
+pub fn context(name: ServiceName, config: Config, peers: Peers) -> Context {
+    Context::new(
+        name,
+        Arc::new(config),
+        Keys::ephemeral(),
+        peers,
+        CancellationToken::new(),
+    )
+    .expect("ephemeral keys always load")
+}
+
+/// Signs a user token with the context's user key.
+pub fn user_token(ctx: &Context, id: i64, username: &str, roles: &[Role]) -> String {
+    let issuer = TokenIssuer::new(
+        ctx.keys
+            .user_signing
+            .as_ref()
+            .expect("test keys have a user key"),
+        &ctx.config,
+    )
+    .expect("test keys load");
+    issuer
+        .issue(&UserPrincipal {
+            id,
+            username: username.into(),
+            roles: roles.to_vec(),
+        })
+        .expect("signing succeeds")
+        .0
+}
+
+/// Adds a bearer token to a request.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}")
+            .parse()
+            .expect("tokens are valid header values"),
+    );
+    request
+}

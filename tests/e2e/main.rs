@@ -1,0 +1,6 @@
+//! Black-box tests of the whole mesh: the platform started in-process on
+//! ephemeral ports, driven through the gateway by real gRPC clients.
+
+mod support;
+
+mod foundation;

@@ -1,0 +1,84 @@
+//! Starting a platform for one test.
+
+use fip::platform::{self, Platform, Selection};
+use fip_kit::config::Config;
+use tonic::transport::Channel;
+
+/// A platform on a fresh data dir, every service and the gateway on
+/// ephemeral loopback ports, on PostgreSQL when `FIP_TEST_DATABASE_URL` is set.
+pub struct TestPlatform {
+    pub platform: Platform,
+    pub channel: Channel,
+    _dir: tempfile::TempDir,
+}
+
+impl TestPlatform {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        config.auth.generate_missing_keys = true;
+        if let Ok(url) = std::env::var("FIP_TEST_DATABASE_URL")
+            && !url.is_empty()
+        {
+            config.database_url = Some(url);
+            config.database_schema_prefix = format!("e2e_{}_", uuid_suffix());
+        }
+        let platform = platform::start(config, &Selection::all())
+            .await
+            .expect("platform starts");
+        let channel = Channel::from_shared(platform.gateway_url().unwrap())
+            .unwrap()
+            .connect()
+            .await
+            .expect("gateway accepts connections");
+        Self {
+            platform,
+            channel,
+            _dir: dir,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.platform.stop().await.expect("clean stop");
+    }
+}
+
+fn uuid_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:x}{:x}", nanos, std::process::id())
+}
+
+impl TestPlatform {
+    /// Signs a user token with the platform's own key, as the user service would.
+    pub fn user_token(&self, id: i64, roles: &[fip_kit::auth::Role]) -> String {
+        let config = &self.platform.config;
+        let keys = fip_kit::auth::Keys::load(config, false).expect("keys");
+        let issuer = fip_kit::auth::TokenIssuer::new(keys.user_signing.as_ref().unwrap(), config)
+            .expect("issuer");
+        issuer
+            .issue(&fip_kit::auth::UserPrincipal {
+                id,
+                username: format!("user{id}"),
+                roles: roles.to_vec(),
+            })
+            .expect("token")
+            .0
+    }
+
+    /// A service-identity token of `name`, as that service would send it.
+    pub fn service_token(&self, name: fip_kit::mesh::ServiceName) -> String {
+        let config = &self.platform.config;
+        let keys = fip_kit::auth::Keys::load(config, false).expect("keys");
+        fip_kit::auth::ServiceIdentity::new(name, &keys, config)
+            .expect("identity")
+            .token()
+    }
+}

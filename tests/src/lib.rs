@@ -1,0 +1,1 @@
+//! Emulators of external servers used by the black-box tests.
