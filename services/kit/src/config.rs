@@ -33,6 +33,10 @@ pub struct Config {
     /// A `tracing` filter, e.g. `info,fip_jobs=debug`.
     pub log_filter: String,
     pub auth: AuthConfig,
+    pub user: UserConfig,
+    pub registry: RegistryConfig,
+    /// Calls to external imputation servers.
+    pub external: ExternalConfig,
     /// Addresses of the internal services, keyed by service name.
     pub services: BTreeMap<ServiceName, ServiceEndpoint>,
 }
@@ -71,6 +75,104 @@ pub struct AuthConfig {
     /// Create missing key files on start (the embedded default). Turn off in
     /// production so that a missing key is an error rather than a new identity.
     pub generate_missing_keys: bool,
+}
+
+/// The user service: accounts, login protection, the credential vault.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserConfig {
+    /// Whether anyone may register (`Register`); admins can always create users.
+    pub allow_registration: bool,
+    /// Failed logins (per account, and per client address) before refusals start.
+    pub login_max_failures: u32,
+    /// How long refusals last once the limit is reached; each further failure
+    /// doubles it, up to 16 times this value.
+    #[serde(with = "humantime_serde")]
+    pub login_lockout: Duration,
+    /// The window in which failures are counted.
+    #[serde(with = "humantime_serde")]
+    pub login_window: Duration,
+    /// Key ring for service credentials at rest: `id:base64-32-bytes` entries
+    /// separated by commas, the first one active (e.g. from a secret store).
+    /// Unset: the key file below.
+    pub credential_keys: Option<String>,
+    /// Key ring file, one `id base64` line per key, the last line active.
+    /// Default: `<data_dir>/keys/credential-keys`.
+    pub credential_key_file: Option<PathBuf>,
+    /// First start only: create this admin when no admin exists (containers).
+    pub bootstrap_admin_username: Option<String>,
+    pub bootstrap_admin_email: Option<String>,
+    pub bootstrap_admin_password: Option<String>,
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        Self {
+            allow_registration: true,
+            login_max_failures: 5,
+            login_lockout: Duration::from_secs(60),
+            login_window: Duration::from_secs(15 * 60),
+            credential_keys: None,
+            credential_key_file: None,
+            bootstrap_admin_username: None,
+            bootstrap_admin_email: None,
+            bootstrap_admin_password: None,
+        }
+    }
+}
+
+/// The registry service: catalogue seeding and health checks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Seed the public catalogue (H3Africa, Michigan, TOPMed, eLwazi ILIFU)
+    /// into an empty registry on first start.
+    pub seed_catalog: bool,
+    /// Time between scheduled health checks of each external service
+    /// (0 turns scheduled checks off; on-demand checks still work).
+    #[serde(with = "humantime_serde")]
+    pub health_check_interval: Duration,
+    /// A service failing its health checks for this long is marked unavailable,
+    /// and available again at its first success.
+    #[serde(with = "humantime_serde")]
+    pub unavailable_after: Duration,
+    /// Health-check records kept per service.
+    pub health_history: u32,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            seed_catalog: true,
+            health_check_interval: Duration::from_secs(300),
+            unavailable_after: Duration::from_secs(900),
+            health_history: 500,
+        }
+    }
+}
+
+/// HTTP calls to external imputation servers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExternalConfig {
+    /// Deadline of one request (connect included).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Deadline to establish a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// `User-Agent` sent to external servers.
+    pub user_agent: String,
+}
+
+impl Default for ExternalConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            user_agent: format!("fip/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
 }
 
 /// Where one internal service listens and where the others reach it.
@@ -119,6 +221,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_filter: "info".into(),
             auth: AuthConfig::default(),
+            user: UserConfig::default(),
+            registry: RegistryConfig::default(),
+            external: ExternalConfig::default(),
             services: BTreeMap::new(),
         }
     }
@@ -145,8 +250,21 @@ pub enum ConfigError {
 impl Config {
     /// Reads defaults, then `file` (which must exist when given), then the
     /// process environment.
+    ///
+    /// Only `FIP_*` variables that name a configuration key are read, so that
+    /// other variables of the family (`FIP_CONFIG`, `FIP_TEST_*`) do not count
+    /// as unknown keys.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_from(file, Env::prefixed("FIP_").split("__"))
+        let known: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let env = Env::prefixed("FIP_").split("__").filter(move |key| {
+            let key = key.as_str().replace("__", ".");
+            let top = key.split('.').next().unwrap_or_default();
+            known.iter().any(|k| k.eq_ignore_ascii_case(top))
+        });
+        Self::load_from(file, env)
     }
 
     /// Like [`Config::load`] with an explicit environment provider (tests).
@@ -222,6 +340,20 @@ impl Config {
         }
         if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
             return Err(invalid("auth", "issuer and audience must not be empty"));
+        }
+        if self.user.login_max_failures == 0 {
+            return Err(invalid("user.login_max_failures", "must be at least 1"));
+        }
+        if self.external.request_timeout.is_zero() || self.external.connect_timeout.is_zero() {
+            return Err(invalid("external", "timeouts must be positive"));
+        }
+        if !self.registry.unavailable_after.is_zero()
+            && self.registry.unavailable_after < self.registry.health_check_interval
+        {
+            return Err(invalid(
+                "registry.unavailable_after",
+                "must be at least registry.health_check_interval",
+            ));
         }
         for (name, endpoint) in &self.services {
             if let Some(url) = &endpoint.url
@@ -340,6 +472,16 @@ mod tests {
             let message = load(jail, None).unwrap_err().to_string();
             assert!(message.contains("`listen`"), "{message}");
             assert!(message.contains("FIP_LISTEN"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn other_fip_variables_are_not_configuration() {
+        Jail::expect_with(|jail| {
+            jail.set_env("FIP_CONFIG", "/somewhere/fip.toml");
+            jail.set_env("FIP_TEST_DATABASE_URL", "postgres://x");
+            assert_eq!(load(jail, None).unwrap(), Config::default());
             Ok(())
         });
     }
