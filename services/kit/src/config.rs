@@ -138,6 +138,16 @@ pub struct RegistryConfig {
     pub unavailable_after: Duration,
     /// Health-check records kept per service.
     pub health_history: u32,
+    /// A successful health check slower than this counts as degraded.
+    #[serde(with = "humantime_serde")]
+    pub degraded_after: Duration,
+    /// Health checks that may run at the same time.
+    pub health_check_concurrency: u32,
+    /// API tokens the registry reads reference panels with
+    /// (`SyncReferencePanels`), by service slug, for servers that list
+    /// panels only to signed-in users (e.g. from a secret store:
+    /// `FIP_REGISTRY__DISCOVERY_TOKENS__H3AFRICA=...`).
+    pub discovery_tokens: BTreeMap<String, String>,
 }
 
 impl Default for RegistryConfig {
@@ -147,6 +157,9 @@ impl Default for RegistryConfig {
             health_check_interval: Duration::from_secs(300),
             unavailable_after: Duration::from_secs(900),
             health_history: 500,
+            degraded_after: Duration::from_secs(5),
+            health_check_concurrency: 4,
+            discovery_tokens: BTreeMap::new(),
         }
     }
 }
@@ -355,6 +368,18 @@ impl Config {
                 "must be at least registry.health_check_interval",
             ));
         }
+        if self.registry.health_history == 0 {
+            return Err(invalid("registry.health_history", "must be at least 1"));
+        }
+        if self.registry.health_check_concurrency == 0 {
+            return Err(invalid(
+                "registry.health_check_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.registry.degraded_after.is_zero() {
+            return Err(invalid("registry.degraded_after", "must be positive"));
+        }
         for (name, endpoint) in &self.services {
             if let Some(url) = &endpoint.url
                 && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -519,6 +544,11 @@ mod tests {
             ),
             ("[auth]\ntoken_ttl = \"10s\"", "auth.token_ttl"),
             ("[services.user]\nurl = \"user:50051\"", "services.user.url"),
+            ("[registry]\nhealth_history = 0", "registry.health_history"),
+            (
+                "[registry]\nhealth_check_concurrency = 0",
+                "registry.health_check_concurrency",
+            ),
         ] {
             match Config::from_toml(text) {
                 Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
