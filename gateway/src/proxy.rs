@@ -3,7 +3,9 @@
 //! trailers), over the mesh channel. Internal services are not routed.
 
 use axum::body::Body;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use fip_kit::mesh::{Peers, ServiceName};
 use http::Request;
@@ -13,7 +15,19 @@ use tower::ServiceExt;
 use crate::descriptors::is_internal;
 
 /// Forwards one gRPC call to its owner.
-pub async fn forward(State(peers): State<Peers>, request: Request<Body>) -> Response {
+/// The caller's address travels as `x-forwarded-for`, replacing any the
+/// client sent, so services can audit and throttle by it.
+pub async fn forward(State(peers): State<Peers>, mut request: Request<Body>) -> Response {
+    request.headers_mut().remove("x-forwarded-for");
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    if let Some(addr) = peer
+        && let Ok(value) = http::HeaderValue::from_str(&addr.ip().to_string())
+    {
+        request.headers_mut().insert("x-forwarded-for", value);
+    }
     let service = request
         .uri()
         .path()

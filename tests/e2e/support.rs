@@ -1,7 +1,6 @@
 //! Starting a platform for one test.
 
 use fip::platform::{self, Platform, Selection};
-use fip_kit::config::Config;
 use tonic::transport::Channel;
 
 /// A platform on a fresh data dir, every service and the gateway on
@@ -15,18 +14,8 @@ pub struct TestPlatform {
 impl TestPlatform {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config {
-            data_dir: dir.path().to_path_buf(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..Config::default()
-        };
-        config.auth.generate_missing_keys = true;
-        if let Ok(url) = std::env::var("FIP_TEST_DATABASE_URL")
-            && !url.is_empty()
-        {
-            config.database_url = Some(url);
-            config.database_schema_prefix = format!("e2e_{}_", uuid_suffix());
-        }
+        let mut config = fip_kit::testing::config(dir.path(), "e2e");
+        config.listen = "127.0.0.1:0".parse().unwrap();
         let platform = platform::start(config, &Selection::all())
             .await
             .expect("platform starts");
@@ -43,17 +32,14 @@ impl TestPlatform {
     }
 
     pub async fn stop(self) {
+        let config = self.platform.config.clone();
         self.platform.stop().await.expect("clean stop");
+        if let Some(url) = &config.database_url {
+            fip_kit::db::drop_schemas_with_prefix(url, &config.database_schema_prefix)
+                .await
+                .expect("test schemas dropped");
+        }
     }
-}
-
-fn uuid_suffix() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{:x}{:x}", nanos, std::process::id())
 }
 
 impl TestPlatform {

@@ -12,6 +12,8 @@ struct Cli {
 enum Command {
     /// Run the platform (or some of its services).
     Server(fip::server::ServerArgs),
+    /// Administer accounts and keys.
+    Admin(fip::admin::AdminArgs),
 }
 
 #[tokio::main]
@@ -19,6 +21,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => fip::server::run(args).await,
+        Command::Admin(args) => fip::admin::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

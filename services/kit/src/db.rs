@@ -164,6 +164,30 @@ impl Db {
     }
 }
 
+/// Drops every schema whose name starts with `prefix` (test cleanup on
+/// PostgreSQL; the prefix must be a valid schema-name start).
+pub async fn drop_schemas_with_prefix(url: &str, prefix: &str) -> anyhow::Result<()> {
+    validate_schema_name(prefix)?;
+    install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    let rows = sqlx::query("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)")
+        .bind(prefix)
+        .fetch_all(&pool)
+        .await?;
+    for row in rows {
+        use sqlx::Row;
+        let name: String = row.try_get("nspname")?;
+        validate_schema_name(&name)?;
+        pool.execute(format!("DROP SCHEMA IF EXISTS {name} CASCADE").as_str())
+            .await?;
+    }
+    pool.close().await;
+    Ok(())
+}
+
 fn validate_schema_name(schema: &str) -> anyhow::Result<()> {
     if !schema.is_empty()
         && schema.len() <= 63
@@ -181,6 +205,84 @@ fn validate_schema_name(schema: &str) -> anyhow::Result<()> {
 fn with_search_path(url: &str, schema: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// Builds a query with `$N` placeholders for both backends.
+///
+/// `sqlx::QueryBuilder<Any>` writes `?` placeholders, which PostgreSQL
+/// refuses; this writes `$1, $2, ...`, which both drivers bind by number.
+///
+/// ```ignore
+/// let mut q = SqlBuilder::new("SELECT * FROM jobs WHERE user_id = ");
+/// q.bind(user_id);
+/// if let Some(status) = status { q.push(" AND status = ").bind(status); }
+/// let (sql, args) = q.finish();
+/// let rows = sqlx::query_with(&sql, args).fetch_all(&pool).await?;
+/// ```
+pub struct SqlBuilder {
+    sql: String,
+    args: sqlx::any::AnyArguments<'static>,
+    count: usize,
+}
+
+impl SqlBuilder {
+    pub fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            args: Default::default(),
+            count: 0,
+        }
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        use sqlx::Arguments;
+        self.count += 1;
+        self.sql.push_str(&format!("${}", self.count));
+        self.args
+            .add(value)
+            .expect("encoding a bound value into AnyArguments does not fail");
+        self
+    }
+
+    /// Appends `a, b, c` placeholders for a list.
+    pub fn bind_list<T>(&mut self, values: impl IntoIterator<Item = T>) -> &mut Self
+    where
+        T: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.bind(value);
+        }
+        self
+    }
+
+    /// The SQL and its arguments, for `sqlx::query_with`.
+    pub fn finish(self) -> (String, sqlx::any::AnyArguments<'static>) {
+        (self.sql, self.args)
+    }
+}
+
+/// Reads a boolean column on both backends: BOOLEAN on PostgreSQL, 0/1
+/// INTEGER on SQLite (the `Any` driver does not decode SQLite's BOOLEAN).
+/// Binding a `bool` works on both as is.
+pub fn get_bool(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<bool, _>(column) {
+        Ok(value) => Ok(value),
+        Err(_) => row.try_get::<i64, _>(column).map(|v| v != 0),
+    }
 }
 
 /// Whether a database error is a unique-constraint violation.
@@ -214,6 +316,17 @@ pub fn timestamp(millis: i64) -> prost_types::Timestamp {
         seconds: millis.div_euclid(1000),
         nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
     }
+}
+
+/// A stored timestamp as RFC 3339 text (UTC).
+pub fn rfc3339(millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// A protobuf `Timestamp` in stored form.

@@ -92,3 +92,31 @@ pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     );
     request
 }
+
+/// A schema prefix no other test uses (`<tag>_<random>_`).
+pub fn unique_schema_prefix(tag: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("{tag}_{}_", &id[id.len() - 12..])
+}
+
+/// A configuration for tests: data under `data_dir`, keys created as
+/// needed, no scheduled health checks, on PostgreSQL with a schema prefix of its own when
+/// `FIP_TEST_DATABASE_URL` is set (drop it with
+/// [`crate::db::drop_schemas_with_prefix`] afterwards), else SQLite.
+pub fn config(data_dir: &std::path::Path, tag: &str) -> Config {
+    let mut config = Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    };
+    config.auth.generate_missing_keys = true;
+    // Tests never probe the real external servers on a schedule.
+    config.registry.health_check_interval = std::time::Duration::ZERO;
+    config.registry.unavailable_after = std::time::Duration::ZERO;
+    if let Ok(url) = std::env::var("FIP_TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        config.database_url = Some(url);
+        config.database_schema_prefix = unique_schema_prefix(tag);
+    }
+    config
+}

@@ -1,48 +1,135 @@
-//! Accounts, roles, profiles and login (JWT); the per-user vault of
-//! credentials for external imputation servers; the audit log.
-//!
-//! The contracts are served; RPCs not yet built answer UNIMPLEMENTED.
+//! The user service: accounts, roles, profiles and login (EdDSA JWTs); the
+//! per-user vault of credentials for external imputation servers, sealed
+//! with AES-256-GCM; the audit log; and the internal lookup that hands a
+//! secret to the jobs service alone.
 
+pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod catalog;
+pub mod credentials;
+pub mod error;
+pub mod grpc;
+pub mod paging;
+pub mod password;
+pub mod store;
+pub mod vault;
+
+use std::sync::Arc;
+
+use fip_backends::{Backends, HttpSettings};
+use fip_kit::auth::TokenIssuer;
+use fip_kit::config::Config;
+use fip_kit::db::{Db, Location, Migrations};
 use fip_kit::mesh::ServiceName;
 use fip_kit::serve::{Context, Hosted};
-use fip_proto::user::v1::audit_service_server::{AuditService, AuditServiceServer};
-use fip_proto::user::v1::credential_internal_service_server::{
-    CredentialInternalService, CredentialInternalServiceServer,
-};
-use fip_proto::user::v1::credential_service_server::{CredentialService, CredentialServiceServer};
-use fip_proto::user::v1::user_internal_service_server::{
-    UserInternalService, UserInternalServiceServer,
-};
-use fip_proto::user::v1::user_service_server::{UserService, UserServiceServer};
+use fip_proto::user::v1::audit_service_server::AuditServiceServer;
+use fip_proto::user::v1::credential_internal_service_server::CredentialInternalServiceServer;
+use fip_proto::user::v1::credential_service_server::CredentialServiceServer;
+use fip_proto::user::v1::user_internal_service_server::UserInternalServiceServer;
+use fip_proto::user::v1::user_service_server::UserServiceServer;
+use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
-/// The gRPC face of the user service.
-#[derive(Debug, Clone, Default)]
-pub struct UserApi;
+use crate::accounts::Accounts;
+use crate::catalog::{Catalog, RegistryCatalog};
+use crate::credentials::Credentials;
+use crate::grpc::UserApi;
+use crate::store::Store;
+use crate::store::sql::SqlStore;
+use crate::vault::KeyRing;
 
-impl UserService for UserApi {}
-impl CredentialService for UserApi {}
-impl AuditService for UserApi {}
-impl CredentialInternalService for UserApi {}
-impl UserInternalService for UserApi {}
+static SQLITE: Migrator = sqlx::migrate!("../../migrations/user/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("../../migrations/user/postgres");
 
-/// Builds the user service's routes.
-pub async fn start(_ctx: &Context) -> anyhow::Result<Hosted> {
-    let routes = Routes::new(UserServiceServer::new(UserApi))
-        .add_service(CredentialServiceServer::new(UserApi))
-        .add_service(AuditServiceServer::new(UserApi))
-        .add_service(CredentialInternalServiceServer::new(UserApi))
-        .add_service(UserInternalServiceServer::new(UserApi));
-    Ok(Hosted {
-        name: ServiceName::User,
-        routes,
-        grpc_services: vec![
-            UserServiceServer::<UserApi>::NAME,
-            CredentialServiceServer::<UserApi>::NAME,
-            AuditServiceServer::<UserApi>::NAME,
-            CredentialInternalServiceServer::<UserApi>::NAME,
-            UserInternalServiceServer::<UserApi>::NAME,
-        ],
-    })
+/// The user service's schema migrations.
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE,
+    postgres: &POSTGRES,
+};
+
+/// The outbound HTTP settings for external servers, from configuration.
+pub fn http_settings(config: &Config) -> HttpSettings {
+    HttpSettings {
+        request_timeout: config.external.request_timeout,
+        connect_timeout: config.external.connect_timeout,
+        user_agent: config.external.user_agent.clone(),
+    }
+}
+
+/// The domain of the user service over an opened database.
+pub struct Domain {
+    pub accounts: Arc<Accounts>,
+    pub credentials: Arc<Credentials>,
+}
+
+impl Domain {
+    pub fn new(
+        config: &Config,
+        db: Db,
+        issuer: TokenIssuer,
+        catalog: Arc<dyn Catalog>,
+    ) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = Arc::new(SqlStore::new(db));
+        let keys = Arc::new(KeyRing::from_config(config)?);
+        let backends = Backends::new(&http_settings(config))?;
+        Ok(Self {
+            accounts: Arc::new(Accounts::new(store.clone(), issuer, config.user.clone())),
+            credentials: Arc::new(Credentials::new(store, keys, catalog, backends)),
+        })
+    }
+
+    /// The gRPC routes over this domain.
+    pub fn hosted(&self) -> Hosted {
+        let api = UserApi {
+            accounts: self.accounts.clone(),
+            credentials: self.credentials.clone(),
+        };
+        let routes = Routes::new(UserServiceServer::new(api.clone()))
+            .add_service(CredentialServiceServer::new(api.clone()))
+            .add_service(AuditServiceServer::new(api.clone()))
+            .add_service(CredentialInternalServiceServer::new(api.clone()))
+            .add_service(UserInternalServiceServer::new(api));
+        Hosted {
+            name: ServiceName::User,
+            routes,
+            grpc_services: vec![
+                UserServiceServer::<UserApi>::NAME,
+                CredentialServiceServer::<UserApi>::NAME,
+                AuditServiceServer::<UserApi>::NAME,
+                CredentialInternalServiceServer::<UserApi>::NAME,
+                UserInternalServiceServer::<UserApi>::NAME,
+            ],
+        }
+    }
+}
+
+/// Opens the user database of `config`, migrated.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    Db::open(
+        &Location::for_service(config, ServiceName::User),
+        &MIGRATIONS,
+    )
+    .await
+}
+
+/// Starts the user service.
+pub async fn start(ctx: &Context) -> anyhow::Result<Hosted> {
+    let signing = ctx
+        .keys
+        .user_signing
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the user service needs the user-token signing key"))?;
+    let issuer = TokenIssuer::new(signing, &ctx.config)?;
+    let registry = ctx
+        .peers
+        .channel(ServiceName::Registry)
+        .ok_or_else(|| anyhow::anyhow!("the user service needs the registry's address"))?;
+    let catalog = Arc::new(RegistryCatalog::new(registry, ctx.identity.clone()));
+    let domain = Domain::new(&ctx.config, open_db(&ctx.config).await?, issuer, catalog)?;
+    if let Some(admin) = domain.accounts.bootstrap_admin().await? {
+        tracing::info!(username = %admin.username, "created the bootstrap admin");
+    }
+    Ok(domain.hosted())
 }
