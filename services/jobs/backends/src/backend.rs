@@ -1,10 +1,12 @@
 //! The `Backend` trait and the registry handing out one per API family.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::run::{RemoteRun, RunOutput, RunRequest};
 use crate::{
     BackendError, DiscoveredPanel, HttpSettings, MichiganBackend, Probe, Secret, Verification,
     WesBackend,
@@ -71,6 +73,44 @@ pub trait Backend: Send + Sync {
         base_url: &str,
         secret: Option<&Secret>,
     ) -> Result<Vec<DiscoveredPanel>, BackendError>;
+
+    /// Starts a run with the user's `secret`; returns the server's id for it.
+    /// Not idempotent: callers record that they are submitting first, and
+    /// after a crash look for the run with [`Backend::find_run`] instead of
+    /// submitting again.
+    async fn submit(
+        &self,
+        base_url: &str,
+        secret: &Secret,
+        run: &RunRequest,
+    ) -> Result<String, BackendError>;
+
+    /// The id of the caller's run named `job_name`, if the server has one.
+    async fn find_run(
+        &self,
+        base_url: &str,
+        secret: &Secret,
+        job_name: &str,
+    ) -> Result<Option<String>, BackendError>;
+
+    /// The run's state, messages and (once finished) outputs.
+    async fn status(
+        &self,
+        base_url: &str,
+        secret: &Secret,
+        id: &str,
+    ) -> Result<RemoteRun, BackendError>;
+
+    /// Asks the server to stop the run.
+    async fn cancel(&self, base_url: &str, secret: &Secret, id: &str) -> Result<(), BackendError>;
+
+    /// Streams one output to `dest` (created or truncated); returns its size.
+    async fn download(
+        &self,
+        output: &RunOutput,
+        secret: Option<&Secret>,
+        dest: &Path,
+    ) -> Result<u64, BackendError>;
 }
 
 /// One backend per API family, sharing one HTTP client.

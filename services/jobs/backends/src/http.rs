@@ -256,6 +256,12 @@ fn shorten(text: &str) -> String {
 }
 
 /// A request that got no usable answer.
+/// The error a failed transfer stands for (timeouts and connection
+/// failures are transient).
+pub(crate) fn transport_failure(error: &reqwest::Error, host: &str) -> BackendError {
+    transport_error(error, host)
+}
+
 fn transport_error(error: &reqwest::Error, host: &str) -> BackendError {
     let cause = root_cause(error);
     if error.is_timeout() {

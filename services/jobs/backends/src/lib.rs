@@ -16,9 +16,11 @@
 //! line, an error message or a `Debug` output.
 
 mod backend;
+mod download;
 mod error;
 mod http;
 pub mod michigan;
+pub mod run;
 mod secret;
 mod settings;
 mod types;
@@ -27,6 +29,9 @@ pub mod wes;
 pub use backend::{ApiType, Backend, Backends};
 pub use error::BackendError;
 pub use michigan::MichiganBackend;
+pub use run::{
+    InputFile, MessageKind, RemoteCode, RemoteRun, RunMessage, RunOutput, RunRequest, RunState,
+};
 pub use secret::Secret;
 pub use settings::HttpSettings;
 pub use types::{DiscoveredPanel, Probe, Verification};

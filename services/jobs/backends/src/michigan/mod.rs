@@ -7,14 +7,20 @@
 //!   (no `Bearer`), the app's `refpanel` and `population` parameters.
 
 mod apps;
+mod jobs;
 mod server;
 mod token;
+
+pub use jobs::state_of;
 
 use async_trait::async_trait;
 use reqwest::Client;
 use reqwest::header::{self, HeaderValue};
 
 use crate::http::{self, Call};
+use std::path::Path;
+
+use crate::run::{RemoteRun, RunOutput, RunRequest};
 use crate::{ApiType, Backend, BackendError, DiscoveredPanel, Probe, Secret, Verification};
 
 /// The imputation app of current servers (older ones: `minimac4`,
@@ -22,9 +28,9 @@ use crate::{ApiType, Backend, BackendError, DiscoveredPanel, Probe, Secret, Veri
 pub const DEFAULT_APP: &str = "imputationserver2";
 
 /// Header carrying a Cloudgene token, bare (no `Bearer`).
-const TOKEN_HEADER: &str = "X-Auth-Token";
+pub(crate) const TOKEN_HEADER: &str = "X-Auth-Token";
 
-const BACKEND: &str = "michigan";
+pub(crate) const BACKEND: &str = "michigan";
 
 /// Client of Cloudgene API v2 servers.
 #[derive(Clone, Debug)]
@@ -187,5 +193,46 @@ impl Backend for MichiganBackend {
         secret: Option<&Secret>,
     ) -> Result<Vec<DiscoveredPanel>, BackendError> {
         self.list_app_panels(base_url, &self.app, secret).await
+    }
+
+    async fn submit(
+        &self,
+        base_url: &str,
+        secret: &Secret,
+        run: &RunRequest,
+    ) -> Result<String, BackendError> {
+        self.submit_run(base_url, secret, run).await
+    }
+
+    async fn find_run(
+        &self,
+        base_url: &str,
+        secret: &Secret,
+        job_name: &str,
+    ) -> Result<Option<String>, BackendError> {
+        self.find_run_by_name(base_url, secret, job_name).await
+    }
+
+    async fn status(
+        &self,
+        base_url: &str,
+        secret: &Secret,
+        id: &str,
+    ) -> Result<RemoteRun, BackendError> {
+        self.run_status(base_url, secret, id).await
+    }
+
+    async fn cancel(&self, base_url: &str, secret: &Secret, id: &str) -> Result<(), BackendError> {
+        self.cancel_run(base_url, secret, id).await
+    }
+
+    async fn download(
+        &self,
+        output: &RunOutput,
+        // Share links are capabilities: no token is sent with them.
+        _secret: Option<&Secret>,
+        dest: &Path,
+    ) -> Result<u64, BackendError> {
+        crate::download::to_file(&self.client, BACKEND, &output.url, None, dest).await
     }
 }
