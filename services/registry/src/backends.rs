@@ -66,7 +66,8 @@ fn outcome(
             http_status,
             message,
         },
-        Err(BackendError::Unavailable { status: None, .. }) if elapsed >= timeout => {
+        // No answer in (about) the request timeout: the client gave up waiting.
+        Err(BackendError::Unavailable { status: None, .. }) if elapsed * 10 >= timeout * 9 => {
             ProbeOutcome::TimedOut { after: timeout }
         }
         Err(BackendError::Unauthorized { .. }) => ProbeOutcome::Answered {
