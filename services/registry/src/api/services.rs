@@ -446,15 +446,31 @@ fn patch_in(v: &mut Violations, service: pb::ImputationService, mask: Vec<String
                 });
             }
             sub if sub.starts_with("michigan.") => {
-                let m = michigan_in(v, michigan.clone().unwrap_or_default());
+                let m = michigan.clone().unwrap_or_default();
                 let target = patch.michigan.get_or_insert_with(MichiganPatch::default);
                 match sub {
-                    "michigan.app_id" => target.app_id = Some(m.app_id),
+                    "michigan.app_id" if m.app_id.is_empty() => {
+                        target.app_id = Some(DEFAULT_MICHIGAN_APP.to_string());
+                    }
+                    "michigan.app_id" => {
+                        rules::app_id(v, "service.michigan.app_id", &m.app_id);
+                        target.app_id = Some(m.app_id);
+                    }
                     "michigan.aes_encryption" => target.aes_encryption = Some(m.aes_encryption),
                     "michigan.max_concurrent_jobs_per_user" => {
+                        rules::non_negative(
+                            v,
+                            "service.michigan.max_concurrent_jobs_per_user",
+                            i64::from(m.max_concurrent_jobs_per_user),
+                        );
                         target.max_concurrent_jobs_per_user = Some(m.max_concurrent_jobs_per_user);
                     }
                     "michigan.r2_filter_values" => {
+                        rules::r2_filters(
+                            v,
+                            "service.michigan.r2_filter_values",
+                            &m.r2_filter_values,
+                        );
                         target.r2_filter_values = Some(m.r2_filter_values);
                     }
                     other => v.add("update_mask", format!("names an unknown field {other:?}")),

@@ -402,6 +402,26 @@ async fn updates_follow_the_mask_and_deactivation_hides_a_service() {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(retyped), ["service.api_type"]);
+    let out_of_range = client
+        .update_service(with_token(
+            update(
+                pb::ImputationService {
+                    api_settings: Some(PbSettings::Michigan(pb::MichiganSettings {
+                        r2_filter_values: vec![0.3, 1.5],
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                },
+                &["michigan.r2_filter_values", "michigan.aes_encryption"],
+            ),
+            &api.admin(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(out_of_range),
+        ["service.michigan.r2_filter_values[1]"]
+    );
     let unchanged = client
         .get_service(with_token(
             pb::GetServiceRequest { id: created.id },
