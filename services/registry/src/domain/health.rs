@@ -145,10 +145,18 @@ impl Registry {
                 StoreError::Missing(_) => RegistryError::ServiceNotFound(service.id),
                 other => RegistryError::Store(other),
             })?;
-        if recorded.status == HealthStatus::Unhealthy {
-            tracing::warn!(service_id = service.id, error = %recorded.error, "health check failed");
-        } else {
-            tracing::debug!(service_id = service.id, status = %recorded.status, "health check");
+        // Changes are worth a log line; a server that stays down is not news.
+        let was_down = service.health.status == HealthStatus::Unhealthy;
+        match (was_down, recorded.status == HealthStatus::Unhealthy) {
+            (false, true) => {
+                tracing::warn!(service_id = service.id, error = %recorded.error, "service is unhealthy");
+            }
+            (true, false) => {
+                tracing::info!(service_id = service.id, status = %recorded.status, "service answers again");
+            }
+            _ => {
+                tracing::debug!(service_id = service.id, status = %recorded.status, error = %recorded.error, "health check");
+            }
         }
         Ok(recorded)
     }

@@ -73,7 +73,13 @@ impl Registry {
             .map_err(|e| match e {
                 DiscoveryError::Rejected(message) => RegistryError::CredentialsRejected {
                     service_id: id,
-                    message,
+                    message: if token.is_some() {
+                        message
+                    } else {
+                        format!(
+                            "it lists panels to signed-in users only: send an api_token ({message})"
+                        )
+                    },
                 },
                 DiscoveryError::Unreachable(message) => RegistryError::Unreachable {
                     service_id: id,
