@@ -35,8 +35,13 @@ pub struct Config {
     pub auth: AuthConfig,
     pub user: UserConfig,
     pub registry: RegistryConfig,
+    pub files: FilesConfig,
+    pub notify: NotifyConfig,
     /// Calls to external imputation servers.
     pub external: ExternalConfig,
+    pub jobs: JobsConfig,
+    /// The public port: CORS, rate limits, body limits and the web UI.
+    pub gateway: GatewayConfig,
     /// Addresses of the internal services, keyed by service name.
     pub services: BTreeMap<ServiceName, ServiceEndpoint>,
 }
@@ -164,6 +169,63 @@ impl Default for RegistryConfig {
     }
 }
 
+/// The notify service: the web inbox and its live stream.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Inbox changes held for each watched inbox. A watcher that falls
+    /// further behind (a slow client) skips them and gets a fresh snapshot
+    /// instead; other watchers are never held up.
+    pub watch_buffer: usize,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self { watch_buffer: 64 }
+    }
+}
+
+/// The jobs service and its worker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Run the worker in this process (turn off for API-only replicas).
+    pub worker: bool,
+    /// Time between status polls of a job on an external server.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Longest wait between retries after transient failures (5xx, 503
+    /// maintenance, timeouts); retries back off exponentially up to this.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_interval: Duration,
+    /// Transient failures in a row after which a job fails ("retry later").
+    pub max_transient_failures: u32,
+    /// External calls in flight at once, for all jobs of this worker.
+    pub max_concurrent_calls: usize,
+    /// Where inputs are split and results unpacked. Default: `<data_dir>/work`.
+    pub work_dir: Option<PathBuf>,
+    /// Key ring for per-job result passwords (`id:base64,...`, first
+    /// active). Unset: the key file below.
+    pub secret_keys: Option<String>,
+    /// Default: `<data_dir>/keys/job-secrets`.
+    pub secret_key_file: Option<PathBuf>,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            worker: true,
+            poll_interval: Duration::from_secs(30),
+            max_retry_interval: Duration::from_secs(300),
+            max_transient_failures: 20,
+            max_concurrent_calls: 32,
+            work_dir: None,
+            secret_keys: None,
+            secret_key_file: None,
+        }
+    }
+}
+
 /// HTTP calls to external imputation servers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -184,6 +246,107 @@ impl Default for ExternalConfig {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             user_agent: format!("fip/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// The files service: object storage, upload limits and signed links.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// Where file contents live: unset for `<data_dir>/files`, `file:///path`
+    /// for another local directory, or `s3://bucket/prefix` for S3 or an
+    /// S3-compatible store (credentials, region and endpoint from the usual
+    /// `AWS_*` variables: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`).
+    pub store_url: Option<String>,
+    /// HMAC-SHA256 key of signed download links, base64 (at least 32 bytes),
+    /// shared by every replica of the files service. Unset: the key file
+    /// `<data_dir>/keys/file-links.key`, created when
+    /// `auth.generate_missing_keys` is set.
+    pub link_key: Option<String>,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Bytes each user may store in total; 0 for no limit.
+    pub quota_bytes: u64,
+    /// The hub's public base URL (`https://hub.example.org`), for absolute
+    /// download links handed to external servers. Unset: such links cannot
+    /// be made.
+    pub public_base_url: Option<String>,
+    /// Time between sweeps that delete the content of expired files
+    /// (0 turns the sweep off; expired files are refused all the same).
+    #[serde(with = "humantime_serde")]
+    pub retention_sweep_interval: Duration,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            store_url: None,
+            link_key: None,
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            quota_bytes: 0,
+            public_base_url: None,
+            retention_sweep_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The gateway (the one public port).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Directory of the web UI's built assets (`index.html`, scripts, styles),
+    /// served at `/` when set and present; paths outside `/api` that name no
+    /// file get `index.html` (client-side routing).
+    pub web_dir: Option<PathBuf>,
+    /// Largest REST/JSON request body in bytes (multipart uploads stream
+    /// and are bounded by `files.max_upload_bytes` instead).
+    pub max_body_bytes: u64,
+    /// Origins allowed to call the API from a browser (gRPC-web and REST),
+    /// e.g. `https://hub.example.org`; `*` allows any. Empty: same origin only.
+    pub cors_allowed_origins: Vec<String>,
+    /// How long browsers may cache a CORS preflight answer.
+    #[serde(with = "humantime_serde")]
+    pub cors_max_age: Duration,
+    /// Requests per client address (every request, signed in or not).
+    pub rate_limit_per_address: RateQuota,
+    /// Requests per signed-in user, over all their addresses.
+    pub rate_limit_per_user: RateQuota,
+}
+
+/// A token bucket: `burst` requests at once, refilled at `per_second`.
+/// A `burst` of 0 turns the limit off.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateQuota {
+    /// Bucket size: requests allowed in a burst.
+    pub burst: u32,
+    /// Requests added back to the bucket each second.
+    pub per_second: f64,
+}
+
+impl Default for RateQuota {
+    fn default() -> Self {
+        Self {
+            burst: 200,
+            per_second: 50.0,
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            web_dir: None,
+            max_body_bytes: 4 * 1024 * 1024,
+            cors_allowed_origins: Vec::new(),
+            cors_max_age: Duration::from_secs(3600),
+            rate_limit_per_address: RateQuota {
+                burst: 400,
+                per_second: 100.0,
+            },
+            rate_limit_per_user: RateQuota::default(),
         }
     }
 }
@@ -236,7 +399,11 @@ impl Default for Config {
             auth: AuthConfig::default(),
             user: UserConfig::default(),
             registry: RegistryConfig::default(),
+            files: FilesConfig::default(),
+            notify: NotifyConfig::default(),
             external: ExternalConfig::default(),
+            jobs: JobsConfig::default(),
+            gateway: GatewayConfig::default(),
             services: BTreeMap::new(),
         }
     }
@@ -357,6 +524,12 @@ impl Config {
         if self.user.login_max_failures == 0 {
             return Err(invalid("user.login_max_failures", "must be at least 1"));
         }
+        if self.jobs.poll_interval.is_zero() || self.jobs.max_concurrent_calls == 0 {
+            return Err(invalid(
+                "jobs",
+                "poll_interval and max_concurrent_calls must be positive",
+            ));
+        }
         if self.external.request_timeout.is_zero() || self.external.connect_timeout.is_zero() {
             return Err(invalid("external", "timeouts must be positive"));
         }
@@ -379,6 +552,64 @@ impl Config {
         }
         if self.registry.degraded_after.is_zero() {
             return Err(invalid("registry.degraded_after", "must be positive"));
+        }
+        if !(1..=65_536).contains(&self.notify.watch_buffer) {
+            return Err(invalid(
+                "notify.watch_buffer",
+                "must be between 1 and 65536",
+            ));
+        }
+        if let Some(url) = &self.files.store_url
+            && !(url.starts_with("file:///") || url.starts_with("s3://"))
+        {
+            return Err(invalid(
+                "files.store_url",
+                "must be a file:/// or s3:// URL (leave it unset for <data_dir>/files)",
+            ));
+        }
+        if self.files.max_upload_bytes == 0 || self.files.max_upload_bytes > i64::MAX as u64 {
+            return Err(invalid("files.max_upload_bytes", "must be positive"));
+        }
+        if self.files.quota_bytes > i64::MAX as u64 {
+            return Err(invalid("files.quota_bytes", "is too large"));
+        }
+        if let Some(url) = &self.files.public_base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "files.public_base_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.gateway.max_body_bytes == 0 {
+            return Err(invalid("gateway.max_body_bytes", "must be positive"));
+        }
+        if let Some(origin) =
+            self.gateway.cors_allowed_origins.iter().find(|o| {
+                o.as_str() != "*" && !(o.starts_with("http://") || o.starts_with("https://"))
+            })
+        {
+            return Err(invalid(
+                "gateway.cors_allowed_origins",
+                &format!("`{origin}` is not `*` or an http(s) origin"),
+            ));
+        }
+        for (key, quota) in [
+            (
+                "gateway.rate_limit_per_address",
+                self.gateway.rate_limit_per_address,
+            ),
+            (
+                "gateway.rate_limit_per_user",
+                self.gateway.rate_limit_per_user,
+            ),
+        ] {
+            if quota.burst > 0 && !(quota.per_second.is_finite() && quota.per_second > 0.0) {
+                return Err(invalid(
+                    key,
+                    "per_second must be positive when burst is set",
+                ));
+            }
         }
         for (name, endpoint) in &self.services {
             if let Some(url) = &endpoint.url
@@ -545,6 +776,9 @@ mod tests {
             ("[auth]\ntoken_ttl = \"10s\"", "auth.token_ttl"),
             ("[services.user]\nurl = \"user:50051\"", "services.user.url"),
             ("[registry]\nhealth_history = 0", "registry.health_history"),
+            ("[files]\nstore_url = \"/data\"", "files.store_url"),
+            ("[files]\nmax_upload_bytes = 0", "files.max_upload_bytes"),
+            ("[notify]\nwatch_buffer = 0", "notify.watch_buffer"),
             (
                 "[registry]\nhealth_check_concurrency = 0",
                 "registry.health_check_concurrency",

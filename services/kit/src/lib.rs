@@ -5,17 +5,21 @@
 //! - [`auth`]: user JWTs, service identities, the verifying tower layer.
 //! - [`db`]: SQLite/PostgreSQL pools with migrations.
 //! - [`mesh`]: service names and channels to peers.
+//! - [`paging`]: AIP-158 page sizes and opaque page tokens.
 //! - [`serve`]: hosting a service with health, reflection and graceful stop.
 //! - [`telemetry`]: tracing set-up.
 //! - [`testing`]: in-process services on ephemeral ports for tests.
+//! - [`vault`]: AES-256-GCM key rings for secrets at rest.
 
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod mesh;
+pub mod paging;
 pub mod serve;
 pub mod telemetry;
 pub mod testing;
+pub mod vault;
 
 pub use error::{ApiError, Violations};

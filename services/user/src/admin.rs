@@ -9,7 +9,7 @@ use crate::audit::{Caller, Event, action, outcome};
 use crate::credentials::reseal_all;
 use crate::store::sql::SqlStore;
 use crate::store::{Store, UserRecord};
-use crate::vault::{KeyRing, KeySource, append_key_to_file};
+use crate::vault::{self, KeySource, append_key_to_file};
 
 /// Creates an account (an admin when `admin` is set), audited as done by
 /// the operator.
@@ -59,11 +59,11 @@ pub struct Rotation {
 /// (`user.credential_keys`), put the new key first there, then run this.
 pub async fn rotate_credential_key(config: &Config) -> anyhow::Result<Rotation> {
     // Refuse early if the present ring does not load: nothing changes.
-    KeyRing::from_config(config)?;
-    if let KeySource::File(path) = KeyRing::source(config) {
+    vault::key_ring(config)?;
+    if let KeySource::File(path) = vault::key_source(config) {
         append_key_to_file(&path)?;
     }
-    let keys = KeyRing::from_config(config)?;
+    let keys = vault::key_ring(config)?;
     let store = SqlStore::new(crate::open_db(config).await?);
     let (resealed, already_current) = reseal_all(&store as &dyn Store, &keys)
         .await

@@ -132,7 +132,7 @@ pub async fn list(
     mut query: AuditQuery,
     page_size: i32,
 ) -> Result<(Vec<AuditRecord>, Option<i64>), UserError> {
-    let size = crate::paging::page_size(page_size);
+    let size = fip_kit::paging::page_size(page_size);
     query.limit = size + 1;
     let mut events = store.list_audit(&query).await?;
     let next = if events.len() as i64 > size {

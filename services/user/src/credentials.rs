@@ -13,7 +13,7 @@ use crate::audit::{Caller, Event, action, outcome};
 use crate::catalog::{Catalog, ServiceInfo};
 use crate::error::{UserError, check};
 use crate::store::{CredentialKind, CredentialRecord, CredentialWrite, Store, VerificationOutcome};
-use crate::vault::{KeyRing, SecretParts, mask};
+use crate::vault::{self, KeyRing, SecretParts, mask};
 
 /// Longest accepted token or password.
 const MAX_SECRET: usize = 8192;
@@ -231,7 +231,7 @@ impl Credentials {
             CredentialKind::OAuth2 => mask(&parts.access_token),
             CredentialKind::BasicAuth => mask(&parts.password),
         };
-        let sealed = self.keys.seal(user_id, input.service_id, &parts);
+        let sealed = vault::seal(&self.keys, user_id, input.service_id, &parts);
         let (record, replaced) = self
             .store
             .put_credential(CredentialWrite {
@@ -293,9 +293,13 @@ impl Credentials {
     }
 
     fn open(&self, record: &CredentialRecord) -> Result<SecretParts, UserError> {
-        self.keys
-            .open_sealed(record.user_id, record.service_id, &record.sealed)
-            .map_err(|e| UserError::Internal(anyhow::anyhow!("credential {}: {e}", record.id)))
+        vault::open(
+            &self.keys,
+            record.user_id,
+            record.service_id,
+            &record.sealed,
+        )
+        .map_err(|e| UserError::Internal(anyhow::anyhow!("credential {}: {e}", record.id)))
     }
 
     /// "Test connection": asks the server whether it accepts the credential
@@ -499,10 +503,9 @@ pub async fn reseal_all(store: &dyn Store, keys: &KeyRing) -> Result<(usize, usi
             current += 1;
             continue;
         }
-        let parts = keys
-            .open_sealed(user_id, service_id, &sealed)
+        let parts = vault::open(keys, user_id, service_id, &sealed)
             .map_err(|e| UserError::Internal(anyhow::anyhow!("credential {id}: {e}")))?;
-        let fresh = keys.seal(user_id, service_id, &parts);
+        let fresh = vault::seal(keys, user_id, service_id, &parts);
         if store.reseal(id, &sealed, &fresh).await? {
             resealed += 1;
         }

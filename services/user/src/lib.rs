@@ -10,7 +10,6 @@ pub mod catalog;
 pub mod credentials;
 pub mod error;
 pub mod grpc;
-pub mod paging;
 pub mod password;
 pub mod store;
 pub mod vault;
@@ -38,7 +37,6 @@ use crate::credentials::Credentials;
 use crate::grpc::UserApi;
 use crate::store::Store;
 use crate::store::sql::SqlStore;
-use crate::vault::KeyRing;
 
 static SQLITE: Migrator = sqlx::migrate!("../../migrations/user/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("../../migrations/user/postgres");
@@ -72,7 +70,7 @@ impl Domain {
         catalog: Arc<dyn Catalog>,
     ) -> anyhow::Result<Self> {
         let store: Arc<dyn Store> = Arc::new(SqlStore::new(db));
-        let keys = Arc::new(KeyRing::from_config(config)?);
+        let keys = Arc::new(vault::key_ring(config)?);
         let backends = Backends::new(&http_settings(config))?;
         Ok(Self {
             accounts: Arc::new(Accounts::new(store.clone(), issuer, config.user.clone())),

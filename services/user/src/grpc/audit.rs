@@ -8,8 +8,8 @@ use fip_proto::user::v1::audit_service_server::AuditService;
 use tonic::{Request, Response, Status};
 
 use super::{UserApi, action_from_wire, audit_to_wire};
-use crate::paging;
 use crate::store::AuditQuery;
+use fip_kit::paging;
 
 /// Checks the paging and action filters shared by both listings.
 fn common(

@@ -9,8 +9,8 @@ use tonic::{Request, Response, Status};
 
 use super::{UserApi, caller, role_from_wire, user_to_wire};
 use crate::accounts::Registration;
-use crate::paging;
 use crate::store::{ProfileChanges, UserFilter};
+use fip_kit::paging;
 
 const PROFILE_FIELDS: [&str; 5] = [
     "email",

@@ -40,6 +40,27 @@ pub fn decode(kind: &str, token: &str) -> Result<Option<i64>, BadToken> {
     cursor.parse().map(Some).map_err(|_| BadToken)
 }
 
+/// An opaque token for a (created_at, id) cursor of a newest-first listing.
+pub fn encode_pair(kind: &str, created_at: i64, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}:{created_at}:{id}"))
+}
+
+/// The (created_at, id) cursor in a token of `kind`.
+pub fn decode_pair(kind: &str, token: &str) -> Result<Option<(i64, String)>, BadToken> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| BadToken)?;
+    let text = String::from_utf8(bytes).map_err(|_| BadToken)?;
+    let mut parts = text.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(k), Some(at), Some(id)) if k == kind && !id.is_empty() => {
+            Ok(Some((at.parse().map_err(|_| BadToken)?, id.to_string())))
+        }
+        _ => Err(BadToken),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +73,9 @@ mod tests {
         assert!(decode("audit", &token).is_err());
         assert!(decode("users", "garbage!").is_err());
         assert_eq!(page_size(0), DEFAULT_PAGE_SIZE);
+        let pair = encode_pair("jobs", 17, "0193-ab");
+        assert_eq!(decode_pair("jobs", &pair), Ok(Some((17, "0193-ab".into()))));
+        assert!(decode_pair("jobs", &token).is_err());
         assert_eq!(page_size(10_000), MAX_PAGE_SIZE);
     }
 }
