@@ -6,8 +6,6 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-use prost::Message;
-
 fn main() -> Result<(), Box<dyn Error>> {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let mut files = Vec::new();
@@ -20,9 +18,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     let includes = [root.clone(), root.join("third_party")];
-    let fds = protox::compile(&files, &includes)?;
+    let mut compiler = protox::Compiler::new(includes)?;
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(&files)?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(out.join("fip_descriptor.bin"), fds.encode_to_vec())?;
+    // Encoded by protox itself so that extension options (`google.api.http`,
+    // `google.api.field_behavior`) survive: prost-types would drop them.
+    fs::write(
+        out.join("fip_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    let fds = compiler.file_descriptor_set();
 
     tonic_prost_build::configure()
         .build_client(true)

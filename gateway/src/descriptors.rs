@@ -1,12 +1,49 @@
 //! What the gateway exposes, read from the embedded descriptor set: every
-//! `fip.*` service except those named `*InternalService`.
+//! `fip.*` service except those named `*InternalService`, and which of their
+//! RPCs need no access token.
+
+use std::sync::LazyLock;
 
 use prost::Message;
+use prost_reflect::DescriptorPool;
 use prost_types::FileDescriptorSet;
+
+/// RPCs callable without an access token (`fip.common.v1` rest.proto,
+/// "Identity and roles"), as `service/method`.
+pub const PUBLIC_METHODS: &[&str] = &[
+    "fip.user.v1.UserService/Register",
+    "fip.user.v1.UserService/Login",
+    "fip.monitor.v1.MonitorService/GetHealth",
+    "fip.files.v1.FileService/DownloadFileByLink",
+];
+
+/// gRPC services the gateway answers itself, open to anyone.
+pub const OPEN_SERVICES: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
 
 /// Whether a fully-qualified gRPC service name is internal-only.
 pub fn is_internal(service: &str) -> bool {
     service.ends_with("InternalService")
+}
+
+/// Whether `service/method` may be called without a token.
+pub fn is_public_method(service: &str, method: &str) -> bool {
+    OPEN_SERVICES.contains(&service)
+        || PUBLIC_METHODS
+            .iter()
+            .any(|m| m.split_once('/') == Some((service, method)))
+}
+
+/// The descriptor pool of every contract (with the `google.api` options).
+pub fn pool() -> &'static DescriptorPool {
+    static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
+        DescriptorPool::decode(fip_proto::FILE_DESCRIPTOR_SET)
+            .expect("the embedded descriptor set decodes")
+    });
+    &POOL
 }
 
 /// The descriptor set with internal services removed.
@@ -23,15 +60,10 @@ pub fn public_descriptor_set() -> FileDescriptorSet {
 
 /// Fully-qualified names of the public services, sorted.
 pub fn public_services() -> Vec<String> {
-    let mut names: Vec<String> = public_descriptor_set()
-        .file
-        .iter()
-        .filter(|f| f.package().starts_with("fip."))
-        .flat_map(|f| {
-            f.service
-                .iter()
-                .map(move |s| format!("{}.{}", f.package(), s.name()))
-        })
+    let mut names: Vec<String> = pool()
+        .services()
+        .map(|s| s.full_name().to_string())
+        .filter(|n| n.starts_with("fip.") && !is_internal(n))
         .collect();
     names.sort();
     names
@@ -47,17 +79,27 @@ mod tests {
         assert!(!names.is_empty());
         assert!(names.iter().all(|n| !is_internal(n)));
         assert!(names.iter().any(|n| n == "fip.user.v1.UserService"));
-        let all = FileDescriptorSet::decode(fip_proto::FILE_DESCRIPTOR_SET).unwrap();
-        let internal = all
-            .file
-            .iter()
-            .flat_map(|f| {
-                f.service
-                    .iter()
-                    .map(move |s| format!("{}.{}", f.package(), s.name()))
-            })
-            .filter(|n| is_internal(n))
+        let internal = pool()
+            .services()
+            .filter(|s| is_internal(s.full_name()))
             .count();
         assert!(internal > 0, "the contracts define internal services");
+        let public = public_descriptor_set();
+        assert!(
+            public
+                .file
+                .iter()
+                .flat_map(|f| &f.service)
+                .all(|s| !s.name().ends_with("InternalService"))
+        );
+    }
+
+    #[test]
+    fn public_methods_exist() {
+        for entry in PUBLIC_METHODS {
+            let (service, method) = entry.split_once('/').unwrap();
+            let service = pool().get_service_by_name(service).expect(entry);
+            assert!(service.methods().any(|m| m.name() == method), "{entry}");
+        }
     }
 }

@@ -135,11 +135,12 @@ pub async fn start(config: Config, selection: &Selection) -> anyhow::Result<Plat
             .context("starting the gateway")?;
         let addr = listener.local_addr()?;
         let stop = shutdown.clone();
-        let gateway_peers = peers.clone();
+        let gateway = fip_gateway::Gateway::new(config.clone(), &keys, peers.clone())
+            .context("starting the gateway")?;
         tasks.spawn(async move {
             (
                 "gateway".to_string(),
-                fip_gateway::serve(listener, gateway_peers, stop).await,
+                gateway.serve(listener, stop).await,
             )
         });
         wait_serving(addr, Duration::from_secs(20))
