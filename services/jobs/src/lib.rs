@@ -1,26 +1,129 @@
-//! The job API, the queue, the worker and the backends that speak to the
-//! external servers (Cloudgene API v2, GA4GH WES).
-//!
-//! The contracts are served; RPCs not yet built answer UNIMPLEMENTED.
+//! The jobs service: the job API (submit to one or several imputation
+//! servers, follow, cancel, results, dashboard), the queue, and the worker
+//! that forwards each job with its owner's credential through the backends
+//! of `fip-backends`.
 
+pub mod convert;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod model;
+pub mod peers;
+pub mod queue;
+pub mod results;
+pub mod service;
+pub mod store;
+pub mod worker;
+
+use std::sync::Arc;
+
+use fip_kit::db::{Db, Location, Migrations};
 use fip_kit::mesh::ServiceName;
 use fip_kit::serve::{Context, Hosted};
-use fip_proto::jobs::v1::job_service_server::{JobService, JobServiceServer};
+use fip_proto::jobs::v1::job_service_server::JobServiceServer;
+use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
-/// The gRPC face of the jobs service.
-#[derive(Debug, Clone, Default)]
-pub struct JobsApi;
+use crate::events::Events;
+use crate::grpc::JobApi;
+use crate::peers::Mesh;
+use crate::queue::redis::RedisQueue;
+use crate::queue::{InProcessQueue, JobQueue};
+use crate::service::Jobs;
+use crate::store::Store;
+use crate::store::sql::SqlStore;
+use crate::worker::{Worker, WorkerSettings};
+use fip_backends::{Backends, HttpSettings};
+use fip_kit::vault::KeyRing;
 
-impl JobService for JobsApi {}
+static SQLITE: Migrator = sqlx::migrate!("../../migrations/jobs/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("../../migrations/jobs/postgres");
 
-/// Builds the jobs service's routes.
-pub async fn start(_ctx: &Context) -> anyhow::Result<Hosted> {
-    let routes = Routes::new(JobServiceServer::new(JobsApi));
+/// The jobs service's schema migrations.
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE,
+    postgres: &POSTGRES,
+};
+
+/// The worker of this process, from configuration.
+pub fn build_worker(ctx: &Context, jobs: Arc<Jobs>) -> anyhow::Result<Arc<Worker>> {
+    let config = &ctx.config;
+    let keys = KeyRing::load(
+        config,
+        KeyRing::source(
+            config,
+            config.jobs.secret_keys.as_deref(),
+            config.jobs.secret_key_file.as_deref(),
+            "job-secrets",
+        ),
+    )?;
+    let backends = Backends::new(&HttpSettings {
+        request_timeout: config.external.request_timeout,
+        connect_timeout: config.external.connect_timeout,
+        user_agent: config.external.user_agent.clone(),
+    })?;
+    Ok(Worker::new(
+        jobs,
+        backends,
+        Arc::new(keys),
+        WorkerSettings {
+            poll_interval: config.jobs.poll_interval,
+            max_retry_interval: config.jobs.max_retry_interval,
+            max_transient_failures: config.jobs.max_transient_failures,
+            max_concurrent_calls: config.jobs.max_concurrent_calls,
+            work_dir: config
+                .jobs
+                .work_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("work")),
+        },
+    ))
+}
+
+/// Starts the jobs service.
+pub async fn start(ctx: &Context) -> anyhow::Result<Hosted> {
+    let db = Db::open(
+        &Location::for_service(&ctx.config, ServiceName::Jobs),
+        &MIGRATIONS,
+    )
+    .await?;
+    let store: Arc<dyn Store> = Arc::new(SqlStore::new(db));
+    let queue: Arc<dyn JobQueue> = match &ctx.config.redis_url {
+        Some(url) => {
+            let consumer = ctx
+                .config
+                .jobs
+                .worker_name
+                .clone()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "fip-worker".into());
+            Arc::new(
+                RedisQueue::connect_stream(
+                    url,
+                    &ctx.config.jobs.queue_stream,
+                    &consumer,
+                    ctx.config.jobs.claim_after,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach Redis for the job queue: {e}"))?,
+            )
+        }
+        None => Arc::new(InProcessQueue::default()),
+    };
+    let jobs = Arc::new(Jobs {
+        store,
+        mesh: Mesh::new(ctx.peers.clone(), ctx.identity.clone()),
+        events: Events::default(),
+        queue,
+    });
+    if ctx.config.jobs.worker {
+        let worker = build_worker(ctx, jobs.clone())?;
+        tokio::spawn(worker.run(ctx.shutdown.clone()));
+    }
     Ok(Hosted {
         name: ServiceName::Jobs,
-        routes,
-        grpc_services: vec![JobServiceServer::<JobsApi>::NAME],
+        routes: Routes::new(JobServiceServer::new(JobApi { jobs })),
+        grpc_services: vec![JobServiceServer::<JobApi>::NAME],
     })
 }

@@ -209,6 +209,15 @@ pub struct JobsConfig {
     pub secret_keys: Option<String>,
     /// Default: `<data_dir>/keys/job-secrets`.
     pub secret_key_file: Option<PathBuf>,
+    /// With Redis: the stream jobs are queued on.
+    pub queue_stream: String,
+    /// With Redis: this worker's consumer name, stable across its restarts
+    /// so that it takes back its own unfinished entries. Default: the host name.
+    pub worker_name: Option<String>,
+    /// With Redis: entries another worker left unacknowledged this long are
+    /// taken over (that worker is presumed dead).
+    #[serde(with = "humantime_serde")]
+    pub claim_after: Duration,
 }
 
 impl Default for JobsConfig {
@@ -222,6 +231,9 @@ impl Default for JobsConfig {
             work_dir: None,
             secret_keys: None,
             secret_key_file: None,
+            queue_stream: "fip:jobs:queue".into(),
+            worker_name: None,
+            claim_after: Duration::from_secs(120),
         }
     }
 }

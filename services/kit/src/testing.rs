@@ -100,7 +100,8 @@ pub fn unique_schema_prefix(tag: &str) -> String {
 }
 
 /// A configuration for tests: data under `data_dir`, keys created as
-/// needed, no scheduled health checks, on PostgreSQL with a schema prefix of its own when
+/// needed, no scheduled health checks, on Redis with a queue of its own
+/// when `FIP_TEST_REDIS_URL` is set, on PostgreSQL with a schema prefix of its own when
 /// `FIP_TEST_DATABASE_URL` is set (drop it with
 /// [`crate::db::drop_schemas_with_prefix`] afterwards), else SQLite.
 pub fn config(data_dir: &std::path::Path, tag: &str) -> Config {
@@ -117,6 +118,13 @@ pub fn config(data_dir: &std::path::Path, tag: &str) -> Config {
     {
         config.database_url = Some(url);
         config.database_schema_prefix = unique_schema_prefix(tag);
+    }
+    if let Ok(url) = std::env::var("FIP_TEST_REDIS_URL")
+        && !url.is_empty()
+    {
+        config.redis_url = Some(url);
+        // A stream of its own, so tests running side by side do not share jobs.
+        config.jobs.queue_stream = format!("fip:test:{}", unique_schema_prefix(tag));
     }
     config
 }

@@ -1,0 +1,869 @@
+//! The worker: drives each job from the queue to a final state.
+//!
+//! Every step that talks to the outside is recorded first (the job's
+//! `phase`), so a worker killed at any point resumes from the database: a job
+//! caught between "submitting" and "submitted" is looked up on the server by
+//! its name before it is ever submitted again.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fip_backends::{BackendError, Backends, InputFile, RemoteCode, RunRequest, RunState, Secret};
+use fip_kit::db::now_millis;
+use fip_kit::vault::{KeyRing, Sealed};
+use fip_proto::notify::v1 as notify;
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+use crate::model::{ErrorAction, Job, LogEntry, LogSource, LogType, Phase, Status};
+use crate::peers::Credential;
+use crate::results;
+use crate::service::Jobs;
+
+/// How the worker paces itself.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub poll_interval: Duration,
+    pub max_retry_interval: Duration,
+    pub max_transient_failures: u32,
+    pub max_concurrent_calls: usize,
+    pub work_dir: PathBuf,
+}
+
+/// What to do after a step.
+enum Next {
+    Now,
+    After(Duration),
+    Done,
+}
+
+pub struct Worker {
+    jobs: Arc<Jobs>,
+    backends: Backends,
+    keys: Arc<KeyRing>,
+    settings: WorkerSettings,
+    calls: Arc<Semaphore>,
+    driving: Mutex<HashSet<String>>,
+}
+
+/// The name a job carries on the external server (our id, to find it again).
+pub fn remote_name(job: &Job) -> String {
+    format!("fip-{}", job.id)
+}
+
+fn password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..24)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn secret_aad(job: &Job) -> Vec<u8> {
+    format!("fip-job:{}", job.id).into_bytes()
+}
+
+/// A failure that ends a job, with what the user can do about it.
+struct Failure {
+    reason: &'static str,
+    action: ErrorAction,
+    message: String,
+}
+
+impl Worker {
+    pub fn new(
+        jobs: Arc<Jobs>,
+        backends: Backends,
+        keys: Arc<KeyRing>,
+        settings: WorkerSettings,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            calls: Arc::new(Semaphore::new(settings.max_concurrent_calls)),
+            jobs,
+            backends,
+            keys,
+            settings,
+            driving: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Resumes every unfinished job, then takes new ones from the queue until
+    /// `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        if self.jobs.queue.resumes_from_store() {
+            match self.jobs.store.unfinished().await {
+                Ok(jobs) => {
+                    for job in jobs {
+                        self.clone().spawn(job.id, shutdown.clone());
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot read unfinished jobs"),
+            }
+        }
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = self.jobs.queue.next() => next,
+            };
+            match next {
+                Ok(Some(id)) => self.clone().spawn(id, shutdown.clone()),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "job queue failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drives `id` unless this worker already does.
+    fn spawn(self: Arc<Self>, id: String, shutdown: CancellationToken) {
+        if !self
+            .driving
+            .lock()
+            .expect("driving lock")
+            .insert(id.clone())
+        {
+            return;
+        }
+        tokio::spawn(async move {
+            self.drive(&id, &shutdown).await;
+            self.driving.lock().expect("driving lock").remove(&id);
+        });
+    }
+
+    async fn drive(&self, id: &str, shutdown: &CancellationToken) {
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let job = match self.jobs.store.job(id).await {
+                Ok(Some(job)) => job,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(job_id = id, error = %e, "cannot read job");
+                    Box::pin(self.pause(Duration::from_secs(5), shutdown)).await;
+                    continue;
+                }
+            };
+            if job.status.is_final() {
+                let _ = self.jobs.queue.ack(id).await;
+                return;
+            }
+            let next = match self.step(job).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(job_id = id, error = %e, "job step failed; retrying");
+                    Next::After(Duration::from_secs(5))
+                }
+            };
+            match next {
+                Next::Now => {}
+                Next::After(delay) => self.pause(delay, shutdown).await,
+                Next::Done => {
+                    let _ = self.jobs.queue.ack(id).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn pause(&self, delay: Duration, shutdown: &CancellationToken) {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+
+    async fn step(&self, job: Job) -> anyhow::Result<Next> {
+        if job.cancel_requested_at.is_some() {
+            return self.cancel(job).await;
+        }
+        match job.phase {
+            Phase::New => self.prepare(job).await,
+            Phase::Submitting => self.submit(job).await,
+            Phase::Submitted => self.poll(job).await,
+            Phase::Fetching => self.fetch(job).await,
+            Phase::Done => Ok(Next::Done),
+        }
+    }
+
+    fn work_dir(&self, job: &Job) -> PathBuf {
+        self.settings.work_dir.join(&job.id)
+    }
+
+    /// Saves a job and, for a child, its parent's derived state.
+    async fn save(&self, job: &mut Job, history: Option<&str>) -> anyhow::Result<()> {
+        job.updated_at = now_millis();
+        self.jobs.save(job, history).await?;
+        if let Some(parent) = &job.parent_job_id {
+            self.jobs.refresh_parent(parent).await?;
+        }
+        Ok(())
+    }
+
+    async fn log(&self, job: &Job, log_type: LogType, message: &str) {
+        let entry = LogEntry {
+            id: 0,
+            job_id: job.id.clone(),
+            source: LogSource::Hub,
+            step_name: String::new(),
+            log_type,
+            message: message.to_string(),
+            time: now_millis(),
+        };
+        match self.jobs.store.add_logs(&[entry]).await {
+            Ok(saved) => self.jobs.events.publish(crate::events::JobEvent {
+                job: job.clone(),
+                change: crate::events::Change::Logged(saved),
+            }),
+            Err(e) => tracing::warn!(job_id = %job.id, error = %e, "cannot write a job log"),
+        }
+    }
+
+    /// The owner's credential, or the failure that ends the job.
+    async fn credential(&self, job: &Job) -> Result<Credential, Failure> {
+        match self
+            .jobs
+            .mesh
+            .credential(job.user_id, job.service_id, &job.id)
+            .await
+        {
+            Ok(c) => Ok(c),
+            Err(status) if status.code() == Code::FailedPrecondition => Err(Failure {
+                reason: "CREDENTIALS_MISSING",
+                action: ErrorAction::UpdateCredentials,
+                message: format!(
+                    "no usable credentials for {}: {} — update your credentials in settings",
+                    job.service_name,
+                    status.message()
+                ),
+            }),
+            Err(status) => Err(Failure {
+                reason: "UPSTREAM_FAILED",
+                action: ErrorAction::RetryLater,
+                message: format!("the credential could not be read: {}", status.message()),
+            }),
+        }
+    }
+
+    async fn fail(&self, mut job: Job, failure: Failure) -> anyhow::Result<Next> {
+        job.status = Status::Failed;
+        job.phase = Phase::Done;
+        job.error_reason = failure.reason.to_string();
+        job.error_action = failure.action;
+        job.error_action_url = if failure.action == ErrorAction::UpdateCredentials {
+            format!("/settings/services/{}", job.service_id)
+        } else {
+            String::new()
+        };
+        job.error_message = failure.message.clone();
+        job.completed_at = Some(now_millis());
+        self.log(&job, LogType::Error, &failure.message).await;
+        self.save(&mut job, Some(&failure.message)).await?;
+        self.notify(
+            &job,
+            notify::NotificationType::JobFailed,
+            "Job failed",
+            &failure.message,
+        )
+        .await;
+        self.cleanup(&job).await;
+        Ok(Next::Done)
+    }
+
+    /// A transient failure: retry with backoff, or fail once it outlasts the limit.
+    async fn transient(
+        &self,
+        mut job: Job,
+        what: &str,
+        error: &BackendError,
+    ) -> anyhow::Result<Next> {
+        job.poll_failures += 1;
+        if job.poll_failures > i64::from(self.settings.max_transient_failures) {
+            let message = format!(
+                "{} stayed unreachable ({what}: {error}); resubmit later",
+                job.service_name
+            );
+            return self
+                .fail(
+                    job,
+                    Failure {
+                        reason: "SERVICE_UNAVAILABLE",
+                        action: ErrorAction::RetryLater,
+                        message,
+                    },
+                )
+                .await;
+        }
+        let exponent = (job.poll_failures as u32).min(10);
+        let mut delay = self.settings.poll_interval.min(Duration::from_secs(5))
+            * 2u32.pow(exponent.saturating_sub(1));
+        if let BackendError::Unavailable {
+            retry_after: Some(after),
+            ..
+        } = error
+        {
+            delay = delay.max(*after);
+        }
+        let delay = delay.min(self.settings.max_retry_interval);
+        self.log(
+            &job,
+            LogType::Warning,
+            &format!("{what}: {error}; retrying in {} s", delay.as_secs().max(1)),
+        )
+        .await;
+        self.save(&mut job, None).await?;
+        Ok(Next::After(delay))
+    }
+
+    /// The credential was refused by the server: tell the user service and
+    /// end the job with "update your credentials".
+    async fn rejected(
+        &self,
+        job: Job,
+        credential: &Credential,
+        message: &str,
+    ) -> anyhow::Result<Next> {
+        if let Err(e) = self
+            .jobs
+            .mesh
+            .report_credential(
+                job.user_id,
+                job.service_id,
+                credential.id,
+                Some(message),
+                &job.id,
+            )
+            .await
+        {
+            tracing::warn!(job_id = %job.id, error = %e, "cannot report a rejected credential");
+        }
+        let message = format!(
+            "{} refused your credentials ({message}): update your credentials in settings",
+            job.service_name
+        );
+        self.fail(
+            job,
+            Failure {
+                reason: "CREDENTIALS_REJECTED",
+                action: ErrorAction::UpdateCredentials,
+                message,
+            },
+        )
+        .await
+    }
+
+    /// Downloads and checks the input, splits it per chromosome, seals a
+    /// result password, then submits.
+    async fn prepare(&self, mut job: Job) -> anyhow::Result<Next> {
+        if job.status != Status::Running {
+            job.status = Status::Running;
+            job.started_at.get_or_insert(now_millis());
+            job.progress = 2;
+            self.save(&mut job, Some("preparing the input")).await?;
+        }
+        let credential = match self.credential(&job).await {
+            Ok(c) => c,
+            Err(failure) => return self.fail(job, failure).await,
+        };
+        drop(credential);
+        let dir = self.work_dir(&job);
+        let prepared = match results::prepare_input(&self.jobs.mesh, &job, &dir).await {
+            Ok(p) => p,
+            Err(results::InputError::Invalid { message, summary }) => {
+                job.input_summary = summary;
+                return self
+                    .fail(
+                        job,
+                        Failure {
+                            reason: "INPUT_INVALID",
+                            action: ErrorAction::FixInput,
+                            message,
+                        },
+                    )
+                    .await;
+            }
+            Err(results::InputError::Other(e)) => return Err(e),
+        };
+        job.input_summary = Some(prepared.summary);
+        for warning in &prepared.warnings {
+            self.log(&job, LogType::Warning, warning).await;
+        }
+        let secret = password();
+        job.secret = Some(self.keys.seal(&secret_aad(&job), secret.as_bytes()));
+        job.phase = Phase::Submitting;
+        job.submit_started_at = Some(now_millis());
+        job.progress = 5;
+        self.save(&mut job, Some("input checked; submitting"))
+            .await?;
+        Ok(Next::Now)
+    }
+
+    fn open_password(&self, sealed: &Sealed, job: &Job) -> anyhow::Result<String> {
+        let bytes = self
+            .keys
+            .open_sealed(&secret_aad(job), sealed)
+            .map_err(|e| {
+                anyhow::anyhow!("job {}: the result password does not open: {e}", job.id)
+            })?;
+        Ok(String::from_utf8(bytes)?)
+    }
+
+    async fn submit(&self, mut job: Job) -> anyhow::Result<Next> {
+        let credential = match self.credential(&job).await {
+            Ok(c) => c,
+            Err(failure) => return self.fail(job, failure).await,
+        };
+        let backend = self.backends.for_api(results::api_type(&job));
+        let _slot = self.calls.acquire().await?;
+        // A submit may have reached the server before a crash: look first.
+        if job.attempts > 0 || job.submit_started_at.is_some_and(|t| t < job.updated_at) {
+            match backend
+                .find_run(&job.base_url, &credential.secret, &remote_name(&job))
+                .await
+            {
+                Ok(Some(id)) => {
+                    self.log(
+                        &job,
+                        LogType::Info,
+                        &format!("found the earlier submission {id} on the server"),
+                    )
+                    .await;
+                    return self.submitted(job, id).await;
+                }
+                Ok(None) => {}
+                Err(BackendError::Unauthorized { message }) => {
+                    return self.rejected(job, &credential, &message).await;
+                }
+                Err(e) if e.is_transient() => {
+                    return self.transient(job, "looking up the submission", &e).await;
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = %job.id, error = %e, "cannot list earlier submissions");
+                }
+            }
+        }
+        let inputs = match results::chromosome_files(&self.work_dir(&job)).await {
+            Some(files) => files,
+            None => {
+                // The work dir is gone (a restart elsewhere): prepare again.
+                job.phase = Phase::New;
+                self.save(&mut job, None).await?;
+                return Ok(Next::Now);
+            }
+        };
+        let Some(sealed) = job.secret.clone() else {
+            job.phase = Phase::New;
+            self.save(&mut job, None).await?;
+            return Ok(Next::Now);
+        };
+        let run = RunRequest {
+            job_name: remote_name(&job),
+            inputs: inputs
+                .into_iter()
+                .map(|path| InputFile {
+                    name: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_default(),
+                    path,
+                })
+                .collect(),
+            panel: job.panel_slug.clone(),
+            build: job.build.clone(),
+            phasing: Some(job.phasing.clone()).filter(|p| !p.is_empty()),
+            population: Some(job.population.clone()).filter(|p| !p.is_empty()),
+            mode: job.mode.clone(),
+            r2_filter: job.r2_filter,
+            password: self.open_password(&sealed, &job)?,
+            aes_encryption: false,
+        };
+        job.attempts += 1;
+        self.save(&mut job, None).await?;
+        match backend
+            .submit(&job.base_url, &credential.secret, &run)
+            .await
+        {
+            Ok(id) => {
+                if let Err(e) = self
+                    .jobs
+                    .mesh
+                    .report_credential(job.user_id, job.service_id, credential.id, None, &job.id)
+                    .await
+                {
+                    tracing::warn!(job_id = %job.id, error = %e, "cannot report credential use");
+                }
+                self.submitted(job, id).await
+            }
+            Err(BackendError::Unauthorized { message }) => {
+                self.rejected(job, &credential, &message).await
+            }
+            Err(e) if e.is_transient() => self.transient(job, "submitting", &e).await,
+            Err(BackendError::Rejected { message, .. }) if message.contains("jobs per user") => {
+                // The server's per-user limit: wait for a running job to end.
+                let error = BackendError::Unavailable {
+                    status: Some(400),
+                    retry_after: Some(self.settings.poll_interval),
+                    message,
+                };
+                self.transient(job, "waiting for a free slot on the server", &error)
+                    .await
+            }
+            Err(e) => {
+                let message = format!("{} refused the job: {e}", job.service_name);
+                self.fail(
+                    job,
+                    Failure {
+                        reason: "UPSTREAM_FAILED",
+                        action: ErrorAction::ChooseAnotherTarget,
+                        message,
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    async fn submitted(&self, mut job: Job, id: String) -> anyhow::Result<Next> {
+        job.external_job_id = id.clone();
+        job.phase = Phase::Submitted;
+        job.poll_failures = 0;
+        job.progress = job.progress.max(10);
+        let message = format!("submitted to {} as {id}", job.service_name);
+        self.save(&mut job, Some(&message)).await?;
+        Ok(Next::After(
+            self.settings.poll_interval.min(Duration::from_secs(2)),
+        ))
+    }
+
+    async fn poll(&self, mut job: Job) -> anyhow::Result<Next> {
+        let credential = match self.credential(&job).await {
+            Ok(c) => c,
+            Err(failure) => return self.fail(job, failure).await,
+        };
+        let backend = self.backends.for_api(results::api_type(&job));
+        let answer = {
+            let _slot = self.calls.acquire().await?;
+            backend
+                .status(&job.base_url, &credential.secret, &job.external_job_id)
+                .await
+        };
+        let run = match answer {
+            Ok(run) => run,
+            Err(BackendError::Unauthorized { message }) => {
+                return self.rejected(job, &credential, &message).await;
+            }
+            Err(e) if e.is_transient() => {
+                return self.transient(job, "following the job", &e).await;
+            }
+            Err(e) => {
+                let message = format!("{} no longer answers for the job: {e}", job.service_name);
+                return self
+                    .fail(
+                        job,
+                        Failure {
+                            reason: "UPSTREAM_FAILED",
+                            action: ErrorAction::ContactSupport,
+                            message,
+                        },
+                    )
+                    .await;
+            }
+        };
+        job.poll_failures = 0;
+        job.remote_observed_at = Some(now_millis());
+        match &run.code {
+            RemoteCode::Michigan { code, name } => {
+                job.remote_code = Some(i64::from(*code));
+                job.remote_state = name.clone();
+            }
+            RemoteCode::Wes { state } => job.remote_state = state.clone(),
+        }
+        job.remote_position = run.position_in_queue.map(i64::from);
+        job.current_step = run.current_step.clone().unwrap_or_default();
+        let fresh: Vec<LogEntry> = run
+            .messages
+            .iter()
+            .skip(job.log_cursor as usize)
+            .map(|m| LogEntry {
+                id: 0,
+                job_id: job.id.clone(),
+                source: LogSource::Remote,
+                step_name: m.step.clone(),
+                log_type: results::log_type(m.kind),
+                message: m.text.clone(),
+                time: m.time.unwrap_or_else(now_millis),
+            })
+            .collect();
+        if !fresh.is_empty() {
+            job.log_cursor += fresh.len() as i64;
+            let saved = self.jobs.store.add_logs(&fresh).await?;
+            self.jobs.events.publish(crate::events::JobEvent {
+                job: job.clone(),
+                change: crate::events::Change::Logged(saved),
+            });
+        }
+        match run.state {
+            RunState::Queued => {
+                let changed = job.status != Status::Queued;
+                job.status = Status::Queued;
+                let message = match run.position_in_queue {
+                    Some(p) => format!(
+                        "waiting on {} (position {p} in its queue)",
+                        job.service_name
+                    ),
+                    None => format!("waiting on {}", job.service_name),
+                };
+                self.save(&mut job, changed.then_some(message.as_str()))
+                    .await?;
+                Ok(Next::After(self.settings.poll_interval))
+            }
+            RunState::Running => {
+                let changed = job.status != Status::Running;
+                job.status = Status::Running;
+                job.progress = job
+                    .progress
+                    .max(10 + i64::from(run.progress_hint(6)) * 8 / 10);
+                let message = format!("running on {}", job.service_name);
+                self.save(&mut job, changed.then_some(message.as_str()))
+                    .await?;
+                Ok(Next::After(self.settings.poll_interval))
+            }
+            RunState::Completed => {
+                job.status = Status::Running;
+                job.phase = Phase::Fetching;
+                job.progress = 90;
+                self.save(
+                    &mut job,
+                    Some("finished on the server; fetching the results"),
+                )
+                .await?;
+                Ok(Next::Now)
+            }
+            RunState::Failed => {
+                let remote = run
+                    .error_text()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| "the server reported a failure without a message".into());
+                let step = job.current_step.to_lowercase();
+                let action = if step.contains("validation") || step.contains("quality") {
+                    ErrorAction::FixInput
+                } else {
+                    ErrorAction::ContactSupport
+                };
+                let message = format!("{} failed the job: {remote}", job.service_name);
+                self.fail(
+                    job,
+                    Failure {
+                        reason: "UPSTREAM_FAILED",
+                        action,
+                        message,
+                    },
+                )
+                .await
+            }
+            RunState::Cancelled => {
+                job.status = Status::Cancelled;
+                job.phase = Phase::Done;
+                job.completed_at = Some(now_millis());
+                self.save(&mut job, Some("cancelled on the server")).await?;
+                self.notify(
+                    &job,
+                    notify::NotificationType::JobCancelled,
+                    "Job cancelled",
+                    "the server cancelled the job",
+                )
+                .await;
+                self.cleanup(&job).await;
+                Ok(Next::Done)
+            }
+            RunState::Expired => {
+                job.status = Status::Expired;
+                job.phase = Phase::Done;
+                job.completed_at = Some(now_millis());
+                job.error_message =
+                    "the server deleted the results before they were fetched".into();
+                job.error_reason = "RESULTS_EXPIRED".into();
+                self.save(&mut job, Some("the server deleted the results"))
+                    .await?;
+                self.notify(
+                    &job,
+                    notify::NotificationType::JobFailed,
+                    "Results expired",
+                    &job.error_message,
+                )
+                .await;
+                self.cleanup(&job).await;
+                Ok(Next::Done)
+            }
+        }
+    }
+
+    async fn fetch(&self, mut job: Job) -> anyhow::Result<Next> {
+        let credential = match self.credential(&job).await {
+            Ok(c) => c,
+            Err(failure) => return self.fail(job, failure).await,
+        };
+        let backend = self.backends.for_api(results::api_type(&job));
+        let run = {
+            let _slot = self.calls.acquire().await?;
+            backend
+                .status(&job.base_url, &credential.secret, &job.external_job_id)
+                .await
+        };
+        let run = match run {
+            Ok(run) => run,
+            Err(BackendError::Unauthorized { message }) => {
+                return self.rejected(job, &credential, &message).await;
+            }
+            Err(e) if e.is_transient() => {
+                return self.transient(job, "reading the results list", &e).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let password = match &job.secret {
+            Some(sealed) => Some(self.open_password(sealed, &job)?),
+            None => None,
+        };
+        let dir = self.work_dir(&job).join("outputs");
+        tokio::fs::create_dir_all(&dir).await?;
+        let secret: Option<&Secret> = Some(&credential.secret);
+        for output in &run.outputs {
+            let local = dir.join(results::safe_name(&output.name));
+            let downloaded = {
+                let _slot = self.calls.acquire().await?;
+                backend.download(output, secret, &local).await
+            };
+            if let Err(e) = downloaded {
+                if e.is_transient() {
+                    return self.transient(job, "downloading the results", &e).await;
+                }
+                let message = format!("the result {} could not be downloaded: {e}", output.name);
+                return self
+                    .fail(
+                        job,
+                        Failure {
+                            reason: "UPSTREAM_FAILED",
+                            action: ErrorAction::ContactSupport,
+                            message,
+                        },
+                    )
+                    .await;
+            }
+            let stored =
+                results::store_output(&self.jobs, &job, &output.name, &local, password.as_deref())
+                    .await;
+            if let Err(e) = stored {
+                let message = format!("the result {} could not be unpacked: {e:#}", output.name);
+                return self
+                    .fail(
+                        job,
+                        Failure {
+                            reason: "INTERNAL",
+                            action: ErrorAction::ContactSupport,
+                            message,
+                        },
+                    )
+                    .await;
+            }
+        }
+        job.status = Status::Completed;
+        job.phase = Phase::Done;
+        job.progress = 100;
+        job.completed_at = Some(now_millis());
+        self.save(&mut job, Some("results fetched and unpacked"))
+            .await?;
+        let summary = results::qc_sentence(&self.jobs, &job).await;
+        self.notify(
+            &job,
+            notify::NotificationType::JobCompleted,
+            "Job completed",
+            &summary,
+        )
+        .await;
+        self.cleanup(&job).await;
+        Ok(Next::Done)
+    }
+
+    async fn cancel(&self, mut job: Job) -> anyhow::Result<Next> {
+        if !job.external_job_id.is_empty()
+            && let Ok(credential) = self.credential(&job).await
+        {
+            let backend = self.backends.for_api(results::api_type(&job));
+            let _slot = self.calls.acquire().await?;
+            match backend
+                .cancel(&job.base_url, &credential.secret, &job.external_job_id)
+                .await
+            {
+                Ok(()) => {
+                    self.log(
+                        &job,
+                        LogType::Info,
+                        "the server was asked to cancel the job",
+                    )
+                    .await;
+                }
+                Err(e) if e.is_transient() => {
+                    drop(_slot);
+                    return self.transient(job, "cancelling on the server", &e).await;
+                }
+                Err(e) => {
+                    self.log(
+                        &job,
+                        LogType::Warning,
+                        &format!("the server did not take the cancel: {e}"),
+                    )
+                    .await;
+                }
+            }
+        }
+        job.status = Status::Cancelled;
+        job.phase = Phase::Done;
+        job.completed_at = Some(now_millis());
+        self.save(&mut job, Some("cancelled by the user")).await?;
+        self.notify(
+            &job,
+            notify::NotificationType::JobCancelled,
+            "Job cancelled",
+            "the job was cancelled",
+        )
+        .await;
+        self.cleanup(&job).await;
+        Ok(Next::Done)
+    }
+
+    async fn notify(&self, job: &Job, kind: notify::NotificationType, title: &str, message: &str) {
+        let request = notify::SendNotificationRequest {
+            user_id: job.user_id,
+            r#type: kind as i32,
+            title: format!("{title}: {}", job.name),
+            message: message.to_string(),
+            job_id: job.id.clone(),
+            service_id: job.service_id,
+            action_url: format!("/jobs/{}", job.id),
+            action_label: "Open the job".into(),
+            channels: Vec::new(),
+            dedup_key: format!("job:{}:{}", job.id, job.status.as_str()),
+        };
+        if let Err(e) = self.jobs.mesh.notify(request).await {
+            tracing::warn!(job_id = %job.id, error = %e, "cannot send a notification");
+        }
+    }
+
+    async fn cleanup(&self, job: &Job) {
+        let dir = self.work_dir(job);
+        if Path::new(&dir).exists()
+            && let Err(e) = tokio::fs::remove_dir_all(&dir).await
+        {
+            tracing::warn!(job_id = %job.id, error = %e, "cannot remove the work dir");
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The store conformance suite.
+
+use fip_jobs::model::*;
+use fip_jobs::store::sql::SqlStore;
+use fip_jobs::store::{JobFilter, LogFilter, Store, StoreError};
+use fip_kit::db::TestDb;
+use fip_kit::mesh::ServiceName;
+use fip_kit::vault::Sealed;
+
+async fn store() -> (TestDb, SqlStore) {
+    let db = TestDb::new(ServiceName::Jobs, &fip_jobs::MIGRATIONS)
+        .await
+        .unwrap();
+    let store = SqlStore::new(db.db.clone());
+    (db, store)
+}
+
+fn job(user: i64, created_at: i64) -> Job {
+    Job {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: user,
+        parent_job_id: None,
+        request_id: None,
+        name: format!("job of {user} at {created_at}"),
+        service_id: 1,
+        service_name: "H3Africa".into(),
+        api_type: "michigan".into(),
+        base_url: "https://impute.example".into(),
+        reference_panel_id: 2,
+        panel_name: "H3Africa v6".into(),
+        panel_slug: "apps@h3africa-v6hc-s@1.0.0".into(),
+        build: "hg38".into(),
+        phasing: "eagle".into(),
+        population: "AFR".into(),
+        mode: "imputation".into(),
+        r2_filter: Some(0.3),
+        status: Status::Pending,
+        progress: 0,
+        phase: Phase::New,
+        external_job_id: String::new(),
+        remote_code: None,
+        remote_state: String::new(),
+        remote_position: None,
+        current_step: String::new(),
+        remote_observed_at: None,
+        error_message: String::new(),
+        error_reason: String::new(),
+        error_action: ErrorAction::None,
+        error_action_url: String::new(),
+        input_file_id: uuid::Uuid::now_v7().to_string(),
+        input_summary: Some(vec![1, 2, 3]),
+        secret: None,
+        submit_started_at: None,
+        attempts: 0,
+        next_poll_at: 0,
+        poll_failures: 0,
+        log_cursor: 0,
+        created_at,
+        updated_at: created_at,
+        started_at: None,
+        completed_at: None,
+        cancel_requested_at: None,
+        results_expire_at: None,
+    }
+}
+
+#[tokio::test]
+async fn jobs_round_trip_with_every_field() {
+    let (db, s) = store().await;
+    let mut j = job(1, 1000);
+    s.create_jobs(std::slice::from_ref(&j), "job accepted")
+        .await
+        .unwrap();
+    assert_eq!(s.job(&j.id).await.unwrap().unwrap(), j);
+    j.status = Status::Running;
+    j.phase = Phase::Submitted;
+    j.external_job_id = "job-20251016-224029-866".into();
+    j.remote_code = Some(2);
+    j.remote_state = "RUNNING".into();
+    j.remote_position = Some(3);
+    j.error_action = ErrorAction::UpdateCredentials;
+    j.secret = Some(Sealed {
+        key_id: "k1".into(),
+        nonce: vec![7; 12],
+        ciphertext: vec![1, 2, 3, 4],
+    });
+    j.started_at = Some(1500);
+    j.r2_filter = None;
+    j.updated_at = 2000;
+    let update = s.save(&j, Some("running")).await.unwrap();
+    assert!(update.is_some());
+    assert_eq!(s.job(&j.id).await.unwrap().unwrap(), j);
+    let history = s.status_updates(&j.id, 0, 10).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|u| (u.status, u.message.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (Status::Pending, "job accepted"),
+            (Status::Running, "running")
+        ]
+    );
+    assert!(s.save(&j, None).await.unwrap().is_none());
+    assert_eq!(
+        s.status_updates(&j.id, history[0].id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(s.job("no-such-job").await.unwrap().is_none());
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn request_ids_are_unique_per_user() {
+    let (db, s) = store().await;
+    let mut a = job(1, 1);
+    a.request_id = Some("req-1".into());
+    s.create_jobs(std::slice::from_ref(&a), "accepted")
+        .await
+        .unwrap();
+    let mut again = job(1, 2);
+    again.request_id = Some("req-1".into());
+    assert!(matches!(
+        s.create_jobs(&[again], "accepted").await,
+        Err(StoreError::DuplicateRequest)
+    ));
+    let mut other_user = job(2, 3);
+    other_user.request_id = Some("req-1".into());
+    s.create_jobs(&[other_user], "accepted").await.unwrap();
+    assert_eq!(
+        s.job_by_request(1, "req-1").await.unwrap().unwrap().id,
+        a.id
+    );
+    assert!(s.job_by_request(3, "req-1").await.unwrap().is_none());
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn listing_filters_and_pages_newest_first() {
+    let (db, s) = store().await;
+    let mut all = Vec::new();
+    for (i, user) in [1, 1, 2, 1, 1].into_iter().enumerate() {
+        let mut j = job(user, 100 + i as i64);
+        if i == 3 {
+            j.status = Status::Completed;
+            j.service_id = 9;
+        }
+        all.push(j);
+    }
+    s.create_jobs(&all, "accepted").await.unwrap();
+    let mine = JobFilter {
+        user_id: Some(1),
+        limit: 2,
+        ..Default::default()
+    };
+    let (page, total) = s.list_jobs(&mine).await.unwrap();
+    assert_eq!(total, 4);
+    assert_eq!(
+        page.iter().map(|j| j.created_at).collect::<Vec<_>>(),
+        vec![104, 103]
+    );
+    let last = page.last().unwrap();
+    let (next, _) = s
+        .list_jobs(&JobFilter {
+            before: Some((last.created_at, last.id.clone())),
+            ..mine.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next.iter().map(|j| j.created_at).collect::<Vec<_>>(),
+        vec![101, 100]
+    );
+    let (done, n) = s
+        .list_jobs(&JobFilter {
+            user_id: Some(1),
+            statuses: vec![Status::Completed],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((done.len(), n), (1, 1));
+    let (by_service, _) = s
+        .list_jobs(&JobFilter {
+            service_id: Some(9),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_service.len(), 1);
+    let (window, _) = s
+        .list_jobs(&JobFilter {
+            created_after: Some(101),
+            created_before: Some(103),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 2);
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn parents_children_and_the_unfinished() {
+    let (db, s) = store().await;
+    let parent = job(1, 10);
+    let mut a = job(1, 11);
+    a.parent_job_id = Some(parent.id.clone());
+    let mut b = job(1, 12);
+    b.parent_job_id = Some(parent.id.clone());
+    b.status = Status::Failed;
+    let lone = job(1, 13);
+    s.create_jobs(
+        &[parent.clone(), a.clone(), b.clone(), lone.clone()],
+        "accepted",
+    )
+    .await
+    .unwrap();
+    let children: Vec<String> = s
+        .children(&parent.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(children, vec![a.id.clone(), b.id.clone()]);
+    let unfinished: Vec<String> = s
+        .unfinished()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(
+        unfinished,
+        vec![a.id.clone(), lone.id.clone()],
+        "parents and final jobs are not driven"
+    );
+    let (top, _) = s
+        .list_jobs(&JobFilter {
+            top_level_only: true,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(top.len(), 2);
+    let counts = s.counts(Some(1), None).await.unwrap();
+    let total: i64 = counts.by_status.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 2, "a multi-service job counts once");
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn logs_results_and_qc() {
+    let (db, s) = store().await;
+    let j = job(1, 1);
+    s.create_jobs(std::slice::from_ref(&j), "accepted")
+        .await
+        .unwrap();
+    let entry = |t: LogType, m: &str| LogEntry {
+        id: 0,
+        job_id: j.id.clone(),
+        source: if t == LogType::Info {
+            LogSource::Hub
+        } else {
+            LogSource::Remote
+        },
+        step_name: "Input Validation".into(),
+        log_type: t,
+        message: m.into(),
+        time: 5,
+    };
+    let saved = s
+        .add_logs(&[
+            entry(LogType::Ok, "ok"),
+            entry(LogType::Error, "bad"),
+            entry(LogType::Info, "hub"),
+        ])
+        .await
+        .unwrap();
+    assert!(saved.windows(2).all(|w| w[0].id < w[1].id));
+    let errors = s
+        .logs(
+            &j.id,
+            &LogFilter {
+                types: vec![LogType::Error],
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].message, "bad");
+    let hub = s
+        .logs(
+            &j.id,
+            &LogFilter {
+                source: Some(LogSource::Hub),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(hub.len(), 1);
+    let after = s
+        .logs(
+            &j.id,
+            &LogFilter {
+                after_id: saved[0].id,
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 2);
+
+    let file = ResultFile {
+        file_id: "f1".into(),
+        name: "chr20.dose.vcf.gz".into(),
+        kind: "imputed_genotypes".into(),
+        size_bytes: 10,
+        sha256: "ab".into(),
+        chromosome: "chr20".into(),
+        content_type: "application/gzip".into(),
+        created_at: 1,
+    };
+    s.put_result(&j.id, &file).await.unwrap();
+    s.put_result(
+        &j.id,
+        &ResultFile {
+            file_id: "f2".into(),
+            ..file.clone()
+        },
+    )
+    .await
+    .unwrap();
+    for (chr, n) in [("chr9", 5), ("chr20", 7), ("chrX", 1)] {
+        s.put_qc(
+            &j.id,
+            &ChromosomeQc {
+                chromosome: chr.into(),
+                variant_count: n,
+                typed_count: 0,
+                mean_r2: 0.5,
+                count_r2_ge_03: n,
+                count_r2_ge_08: 0,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let (files, qc) = s.results(&j.id).await.unwrap();
+    assert_eq!(files.len(), 1, "same name replaces");
+    assert_eq!(files[0].file_id, "f2");
+    assert_eq!(
+        qc.iter().map(|q| q.chromosome.as_str()).collect::<Vec<_>>(),
+        vec!["chr9", "chr20", "chrX"],
+        "chromosome order, not text order"
+    );
+    db.cleanup().await.unwrap();
+}
