@@ -1,0 +1,26 @@
+//! The gRPC face of the notify service: thin adapters that check the
+//! caller, convert and validate wire types, call the domain and map its
+//! errors.
+
+mod convert;
+mod inbox;
+mod internal;
+mod page;
+mod preferences;
+mod watch;
+
+use std::sync::Arc;
+
+use crate::domain::Notify;
+
+/// Implements `NotificationService` and `NotificationInternalService`.
+#[derive(Clone)]
+pub struct NotifyApi {
+    notify: Arc<Notify>,
+}
+
+impl NotifyApi {
+    pub fn new(notify: Arc<Notify>) -> Self {
+        Self { notify }
+    }
+}
