@@ -13,9 +13,15 @@ pub struct TestPlatform {
 
 impl TestPlatform {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with a configuration adjusted by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut fip_kit::config::Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = fip_kit::testing::config(dir.path(), "e2e");
         config.listen = "127.0.0.1:0".parse().unwrap();
+        tweak(&mut config);
         let platform = platform::start(config, &Selection::all())
             .await
             .expect("platform starts");
@@ -28,6 +34,28 @@ impl TestPlatform {
             platform,
             channel,
             _dir: dir,
+        }
+    }
+
+    /// Stops the platform (as if its process died) and starts it again on
+    /// the same data, database and queue.
+    pub async fn restart(self) -> Self {
+        let config = (*self.platform.config).clone();
+        self.platform.stop().await.expect("clean stop");
+        let mut config = config;
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let platform = platform::start(config, &Selection::all())
+            .await
+            .expect("platform starts again");
+        let channel = Channel::from_shared(platform.gateway_url().unwrap())
+            .unwrap()
+            .connect()
+            .await
+            .expect("gateway accepts connections");
+        Self {
+            platform,
+            channel,
+            _dir: self._dir,
         }
     }
 

@@ -173,7 +173,7 @@ pub async fn drop_schemas_with_prefix(url: &str, prefix: &str) -> anyhow::Result
         .max_connections(1)
         .connect(url)
         .await?;
-    let rows = sqlx::query("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)")
+    let rows = sqlx::query("SELECT nspname::text AS nspname FROM pg_namespace WHERE starts_with(nspname::text, $1)")
         .bind(prefix)
         .fetch_all(&pool)
         .await?;

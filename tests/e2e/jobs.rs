@@ -1,0 +1,508 @@
+//! Jobs end to end: the whole mesh against the Cloudgene emulator — upload,
+//! submit with the user's own token, follow, fetch, decrypt, QC, notify.
+
+use std::time::Duration;
+
+use fip_kit::ApiError;
+use fip_kit::auth::Role;
+use fip_kit::testing::with_token;
+use fip_proto::common::v1::{ErrorReason, GenomeBuild, Phasing};
+use fip_proto::files::v1 as files;
+use fip_proto::files::v1::file_service_client::FileServiceClient;
+use fip_proto::jobs::v1 as jobs;
+use fip_proto::jobs::v1::job_service_client::JobServiceClient;
+use fip_proto::registry::v1 as registry;
+use fip_proto::registry::v1::registry_service_client::RegistryServiceClient;
+use fip_proto::user::v1 as user;
+use fip_proto::user::v1::credential_service_client::CredentialServiceClient;
+use fip_proto::user::v1::user_service_client::UserServiceClient;
+use fip_tests::cloudgene::{self, Emulator, Step};
+use fip_tests::fixtures::VcfSpec;
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::support::TestPlatform;
+
+/// The mesh, an emulated server registered in it, and one signed-up user.
+struct World {
+    platform: TestPlatform,
+    server: Emulator,
+    service_id: i64,
+    panel_id: i64,
+}
+
+struct Researcher {
+    token: String,
+    remote_token: String,
+}
+
+impl World {
+    async fn start() -> Self {
+        let platform = TestPlatform::start_with(|c| {
+            c.jobs.poll_interval = Duration::from_millis(20);
+            c.jobs.max_retry_interval = Duration::from_millis(200);
+            c.external.request_timeout = Duration::from_secs(2);
+        })
+        .await;
+        let server = Emulator::start(cloudgene::Config::default()).await;
+        let admin = platform.user_token(1_000_000, &[Role::Admin]);
+        let mut registry = RegistryServiceClient::new(platform.channel.clone());
+        let service = registry
+            .create_service(with_token(
+                registry::CreateServiceRequest {
+                    service: Some(registry::ImputationService {
+                        name: "Emulated H3Africa".into(),
+                        slug: "emulated".into(),
+                        api_type: registry::ApiType::Michigan as i32,
+                        base_url: server.base_url().to_string(),
+                        supported_builds: vec![GenomeBuild::Hg19 as i32, GenomeBuild::Hg38 as i32],
+                        is_active: true,
+                        ..Default::default()
+                    }),
+                },
+                &admin,
+            ))
+            .await
+            .expect("service registered")
+            .into_inner()
+            .service
+            .unwrap();
+        let panel = registry
+            .create_reference_panel(with_token(
+                registry::CreateReferencePanelRequest {
+                    service_id: service.id,
+                    reference_panel: Some(registry::ReferencePanel {
+                        slug: "apps@h3africa-v6hc-s@1.0.0".into(),
+                        name: "H3Africa v6".into(),
+                        build: GenomeBuild::Hg38 as i32,
+                        populations: vec![
+                            registry::Population {
+                                id: "afr".into(),
+                                name: "AFR".into(),
+                                ..Default::default()
+                            },
+                            registry::Population {
+                                id: "mixed".into(),
+                                name: "Other/Mixed".into(),
+                                ..Default::default()
+                            },
+                        ],
+                        is_active: true,
+                        ..Default::default()
+                    }),
+                },
+                &admin,
+            ))
+            .await
+            .expect("panel registered")
+            .into_inner()
+            .reference_panel
+            .unwrap();
+        Self {
+            platform,
+            server,
+            service_id: service.id,
+            panel_id: panel.id,
+        }
+    }
+
+    fn channel(&self) -> Channel {
+        self.platform.channel.clone()
+    }
+
+    /// Registers `name`, logs in, and (with `credential`) stores a token
+    /// the emulated server knows.
+    async fn researcher(&self, name: &str, credential: bool) -> Researcher {
+        let mut users = UserServiceClient::new(self.channel());
+        users
+            .register(user::RegisterRequest {
+                username: name.into(),
+                email: format!("{name}@example.org"),
+                password: format!("{name}-passphrase"),
+                first_name: "Test".into(),
+                last_name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("registers");
+        let token = users
+            .login(user::LoginRequest {
+                username: name.into(),
+                password: format!("{name}-passphrase"),
+            })
+            .await
+            .expect("logs in")
+            .into_inner()
+            .access_token;
+        let remote_token = self.server.issue_token(name);
+        if credential {
+            CredentialServiceClient::new(self.channel())
+                .put_service_credential(with_token(
+                    user::PutServiceCredentialRequest {
+                        service_id: self.service_id,
+                        api_token: remote_token.clone(),
+                        ..Default::default()
+                    },
+                    &token,
+                ))
+                .await
+                .expect("credential stored");
+        }
+        Researcher {
+            token,
+            remote_token,
+        }
+    }
+
+    /// Uploads a synthetic VCF as `who`; returns its file id.
+    async fn upload(&self, who: &Researcher, vcf: &[u8]) -> String {
+        let mut messages = vec![files::UploadFileRequest {
+            data: Some(files::upload_file_request::Data::Metadata(
+                files::UploadFileMetadata {
+                    name: "study.vcf.gz".into(),
+                    kind: files::FileKind::Input as i32,
+                    content_type: "application/gzip".into(),
+                    ..Default::default()
+                },
+            )),
+        }];
+        for chunk in vcf.chunks(64 * 1024) {
+            messages.push(files::UploadFileRequest {
+                data: Some(files::upload_file_request::Data::Chunk(chunk.to_vec())),
+            });
+        }
+        FileServiceClient::new(self.channel())
+            .upload_file(with_token(tokio_stream::iter(messages), &who.token))
+            .await
+            .expect("uploads")
+            .into_inner()
+            .file
+            .unwrap()
+            .id
+    }
+
+    fn submission(&self, file_id: &str) -> jobs::SubmitJobRequest {
+        jobs::SubmitJobRequest {
+            name: "my study".into(),
+            service_id: self.service_id,
+            reference_panel_id: self.panel_id,
+            build: GenomeBuild::Hg38 as i32,
+            phasing: Phasing::Eagle as i32,
+            population: "afr".into(),
+            input_file_id: file_id.into(),
+            ..Default::default()
+        }
+    }
+
+    async fn submit(&self, who: &Researcher, request: jobs::SubmitJobRequest) -> Result<jobs::Job, tonic::Status> {
+        JobServiceClient::new(self.channel())
+            .submit_job(with_token(request, &who.token))
+            .await
+            .map(|r| r.into_inner().job.unwrap())
+    }
+
+    /// Follows a job on its watch stream until it is final.
+    async fn finish(&self, who: &Researcher, id: &str) -> jobs::Job {
+        let mut stream = JobServiceClient::new(self.channel())
+            .watch_job(with_token(
+                jobs::WatchJobRequest {
+                    id: id.into(),
+                    include_logs: false,
+                },
+                &who.token,
+            ))
+            .await
+            .expect("watch opens")
+            .into_inner();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut last = None;
+        loop {
+            let next = tokio::time::timeout_at(deadline, stream.message())
+                .await
+                .expect("the job finishes within a minute")
+                .expect("the stream stays healthy");
+            match next {
+                Some(message) => {
+                    if let Some(job) = message.job {
+                        let status = job.status;
+                        last = Some(job);
+                        if ![
+                            jobs::JobStatus::Pending as i32,
+                            jobs::JobStatus::Queued as i32,
+                            jobs::JobStatus::Running as i32,
+                        ]
+                        .contains(&status)
+                        {
+                            return last.unwrap();
+                        }
+                    }
+                }
+                None => return last.expect("at least one snapshot"),
+            }
+        }
+    }
+
+    async fn stop(self) {
+        self.server.stop().await;
+        self.platform.stop().await;
+    }
+}
+
+fn study_spec() -> fip_tests::fixtures::SyntheticVcf {
+    VcfSpec::new(25, 60).chromosomes(["20", "21"]).phased(true).build()
+}
+
+fn study() -> Vec<u8> {
+    study_spec().bgzf()
+}
+
+#[tokio::test]
+async fn a_job_runs_to_decrypted_results_with_qc() {
+    let world = World::start().await;
+    let ada = world.researcher("ada", true).await;
+    let file = world.upload(&ada, &study()).await;
+    let job = world.submit(&ada, world.submission(&file)).await.expect("accepted");
+    assert!(
+        [jobs::JobStatus::Queued as i32, jobs::JobStatus::Running as i32].contains(&job.status),
+        "{job:?}"
+    );
+    let done = world.finish(&ada, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
+    assert_eq!(done.progress_percentage, 100);
+    assert!(!done.external_job_id.is_empty());
+    let summary = done.input_summary.expect("the pre-flight summary is kept");
+    assert_eq!(summary.sample_count, 25);
+    assert_eq!(summary.chromosomes.len(), 2);
+
+    // Sent once, with the user's own token, only the app's fields, one BGZF
+    // file per chromosome, and a password.
+    let submissions = world.server.submissions();
+    assert_eq!(submissions.len(), 1);
+    let sent = &submissions[0];
+    assert_eq!(sent.username, "ada");
+    assert_eq!(sent.field("refpanel"), Some("apps@h3africa-v6hc-s@1.0.0"));
+    assert_eq!(sent.field("build"), Some("hg38"));
+    assert!(sent.field("password").is_some_and(|p| p.len() >= 16 && p.chars().all(|c| c.is_ascii_alphanumeric())));
+    assert_eq!(sent.files.len(), 2);
+    let _ = &ada.remote_token;
+
+    let results = JobServiceClient::new(world.channel())
+        .list_job_results(with_token(jobs::ListJobResultsRequest { job_id: job.id.clone() }, &ada.token))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = results.files.iter().map(|f| f.name.as_str()).collect();
+    assert!(names.iter().any(|n| n.ends_with("dose.vcf.gz")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("info")), "{names:?}");
+    let qc = results.qc_summary.expect("qc per chromosome");
+    assert_eq!(qc.chromosomes.len(), 2);
+    // The emulator's R² is a known function of position: the figures must
+    // be exactly those of the input's sites.
+    let spec = study_spec();
+    for chromosome in &qc.chromosomes {
+        let bare = chromosome.chromosome.trim_start_matches("chr");
+        let r2: Vec<f64> = spec.positions(bare).into_iter().map(cloudgene::r2).collect();
+        assert_eq!(chromosome.variant_count, r2.len() as i64, "{}", chromosome.chromosome);
+        let mean = r2.iter().sum::<f64>() / r2.len() as f64;
+        assert!((chromosome.mean_r2 - mean).abs() < 1e-3, "{} vs {mean}", chromosome.mean_r2);
+        assert_eq!(chromosome.count_r2_ge_0_3, r2.iter().filter(|v| **v >= 0.3).count() as i64);
+        assert_eq!(chromosome.count_r2_ge_0_8, r2.iter().filter(|v| **v >= 0.8).count() as i64);
+    }
+    // Notified on the web.
+    let inbox = fip_proto::notify::v1::notification_service_client::NotificationServiceClient::new(world.channel())
+        .list_notifications(with_token(fip_proto::notify::v1::ListNotificationsRequest::default(), &ada.token))
+        .await
+        .unwrap()
+        .into_inner()
+        .notifications;
+    assert!(
+        inbox.iter().any(|n| n.job_id == job.id && n.r#type == fip_proto::notify::v1::NotificationType::JobCompleted as i32),
+        "{inbox:?}"
+    );
+    let history = JobServiceClient::new(world.channel())
+        .list_job_status_updates(with_token(
+            jobs::ListJobStatusUpdatesRequest {
+                job_id: job.id.clone(),
+                ..Default::default()
+            },
+            &ada.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .status_updates;
+    let statuses: Vec<i32> = history.iter().map(|u| u.status).collect();
+    assert_eq!(statuses.first(), Some(&(jobs::JobStatus::Pending as i32)));
+    assert_eq!(statuses.last(), Some(&(jobs::JobStatus::Completed as i32)));
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn submitting_without_a_credential_says_where_to_set_it() {
+    let world = World::start().await;
+    let bob = world.researcher("bob", false).await;
+    let file = world.upload(&bob, &study()).await;
+    let error = world.submit(&bob, world.submission(&file)).await.unwrap_err();
+    assert_eq!(error.code(), Code::FailedPrecondition);
+    let details = ApiError::from_status(&error).unwrap();
+    assert_eq!(details.reason, ErrorReason::CredentialsMissing);
+    assert_eq!(details.metadata["service_id"], world.service_id.to_string());
+    assert_eq!(world.server.accepted_submissions(), 0);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_token_fails_the_job_with_update_your_credentials() {
+    let world = World::start().await;
+    let cyd = world.researcher("cyd", true).await;
+    world.server.revoke_token(&cyd.remote_token);
+    let file = world.upload(&cyd, &study()).await;
+    let job = world.submit(&cyd, world.submission(&file)).await.unwrap();
+    let done = world.finish(&cyd, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Failed as i32);
+    assert_eq!(done.error_action, jobs::JobErrorAction::UpdateCredentials as i32);
+    assert!(done.error_message.contains("update your credentials"), "{}", done.error_message);
+    assert_eq!(done.error_action_url, format!("/settings/services/{}", world.service_id));
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_remote_failure_carries_the_servers_message() {
+    let world = World::start().await;
+    let dee = world.researcher("dee", true).await;
+    world
+        .server
+        .script_next_job(cloudgene::Script::fail_at(Step::QualityControl, "Too many variants excluded."));
+    let file = world.upload(&dee, &study()).await;
+    let job = world.submit(&dee, world.submission(&file)).await.unwrap();
+    let done = world.finish(&dee, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Failed as i32);
+    assert!(done.error_message.contains("Too many variants excluded."), "{}", done.error_message);
+    assert_eq!(done.error_action, jobs::JobErrorAction::FixInput as i32);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_flaky_server_is_retried_to_completion() {
+    let world = World::start().await;
+    let eve = world.researcher("eve", true).await;
+    world.server.inject(cloudgene::Fault::next(3, cloudgene::Effect::Status(503)).on_path("/api/v2/jobs/job"));
+    let file = world.upload(&eve, &study()).await;
+    let job = world.submit(&eve, world.submission(&file)).await.unwrap();
+    let done = world.finish(&eve, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
+    assert_eq!(world.server.accepted_submissions(), 1);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn users_cannot_see_each_others_jobs() {
+    let world = World::start().await;
+    let fay = world.researcher("fay", true).await;
+    let gil = world.researcher("gil", true).await;
+    let file = world.upload(&fay, &study()).await;
+    // Gil cannot submit Fay's file...
+    let error = world.submit(&gil, world.submission(&file)).await.unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    // ...nor see her job.
+    let job = world.submit(&fay, world.submission(&file)).await.unwrap();
+    let mut client = JobServiceClient::new(world.channel());
+    let error = client
+        .get_job(with_token(jobs::GetJobRequest { id: job.id.clone() }, &gil.token))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    let listed = client
+        .list_jobs(with_token(jobs::ListJobsRequest::default(), &gil.token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.jobs.is_empty());
+    world.finish(&fay, &job.id).await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_submit_whose_answer_was_lost_is_found_not_repeated() {
+    let world = World::start().await;
+    let hal = world.researcher("hal", true).await;
+    // The server creates the job, but its answer never arrives: the worker
+    // times out, and must find the job by name rather than submit again.
+    world.server.inject(
+        cloudgene::Fault::next(1, cloudgene::Effect::HangAfterHandling)
+            .on_path("/api/v2/jobs/submit")
+            .on_method("POST"),
+    );
+    let file = world.upload(&hal, &study()).await;
+    let job = world.submit(&hal, world.submission(&file)).await.unwrap();
+    let done = world.finish(&hal, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
+    assert_eq!(world.server.jobs().len(), 1, "submitted exactly once");
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_restarted_worker_resumes_without_submitting_twice() {
+    let mut world = World::start().await;
+    world.server.set_polls(cloudgene::Polls {
+        waiting: 40,
+        ..Default::default()
+    });
+    let ian = world.researcher("ian", true).await;
+    let file = world.upload(&ian, &study()).await;
+    let job = world.submit(&ian, world.submission(&file)).await.unwrap();
+    // Wait (on the job's own stream) until the server has it, then kill the mesh.
+    let mut stream = JobServiceClient::new(world.channel())
+        .watch_job(with_token(jobs::WatchJobRequest { id: job.id.clone(), include_logs: false }, &ian.token))
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(message) = stream.message().await.unwrap() {
+        if message.job.is_some_and(|j| !j.external_job_id.is_empty()) {
+            break;
+        }
+    }
+    drop(stream);
+    world.platform = world.platform.restart().await;
+    world.server.set_polls(cloudgene::Polls::default());
+    let done = world.finish(&ian, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
+    assert_eq!(world.server.accepted_submissions(), 1, "never submitted twice");
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_reaches_the_server() {
+    let world = World::start().await;
+    world.server.set_polls(cloudgene::Polls {
+        waiting: 1000,
+        ..Default::default()
+    });
+    let joy = world.researcher("joy", true).await;
+    let file = world.upload(&joy, &study()).await;
+    let job = world.submit(&joy, world.submission(&file)).await.unwrap();
+    let mut stream = JobServiceClient::new(world.channel())
+        .watch_job(with_token(jobs::WatchJobRequest { id: job.id.clone(), include_logs: false }, &joy.token))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut remote = String::new();
+    while let Some(message) = stream.message().await.unwrap() {
+        if let Some(j) = message.job
+            && !j.external_job_id.is_empty()
+        {
+            remote = j.external_job_id;
+            break;
+        }
+    }
+    drop(stream);
+    JobServiceClient::new(world.channel())
+        .cancel_job(with_token(jobs::CancelJobRequest { id: job.id.clone() }, &joy.token))
+        .await
+        .unwrap();
+    let done = world.finish(&joy, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Cancelled as i32);
+    let state = world.server.job(&remote).expect("the server has the job").state;
+    assert_eq!(state, 6, "the cancel reached the server");
+    world.stop().await;
+}
