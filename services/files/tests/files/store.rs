@@ -1,0 +1,213 @@
+//! The store conformance suite: the same checks on SQLite and PostgreSQL.
+
+use fip_files::store::sql::SqlStore;
+use fip_files::store::*;
+use fip_kit::db::TestDb;
+use fip_kit::mesh::ServiceName;
+
+async fn store() -> (TestDb, SqlStore) {
+    let db = TestDb::new(ServiceName::Files, &fip_files::MIGRATIONS)
+        .await
+        .unwrap();
+    let store = SqlStore::new(db.db.clone());
+    (db, store)
+}
+
+fn record(n: u8, owner_user_id: i64) -> FileRecord {
+    FileRecord {
+        id: format!("01900000-0000-7000-8000-0000000000{n:02x}"),
+        owner_user_id,
+        job_id: String::new(),
+        kind: FileKind::Input,
+        name: format!("f{n}.vcf"),
+        content_type: "application/gzip".into(),
+        size_bytes: i64::from(n) * 100,
+        sha256: "ab".repeat(32),
+        object_key: format!("key-{n}"),
+        created_at: 1_700_000_000_000 + i64::from(n),
+        expires_at: None,
+        content_deleted_at: None,
+    }
+}
+
+fn query(owner_user_id: i64) -> FileQuery {
+    FileQuery {
+        owner_user_id,
+        limit: 100,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn files_round_trip_and_ids_are_unique() {
+    let (db, s) = store().await;
+    let file = FileRecord {
+        expires_at: Some(1_800_000_000_000),
+        job_id: "job-1".into(),
+        kind: FileKind::Output,
+        ..record(1, 7)
+    };
+    s.insert_file(&file).await.unwrap();
+    assert_eq!(s.file(&file.id).await.unwrap(), Some(file.clone()));
+    assert!(matches!(
+        s.insert_file(&file).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        s.file("01900000-0000-7000-8000-00000000ffff")
+            .await
+            .unwrap(),
+        None
+    );
+    // A job file is listed with its job from the start.
+    let by_job = FileQuery {
+        job_id: Some("job-1".into()),
+        ..query(7)
+    };
+    assert_eq!(s.list_files(&by_job).await.unwrap().1, 1);
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn listing_is_per_owner_newest_first_with_filters_and_cursor() {
+    let (db, s) = store().await;
+    for n in 1..=5 {
+        s.insert_file(&record(n, 1)).await.unwrap();
+    }
+    s.insert_file(&FileRecord {
+        kind: FileKind::Output,
+        ..record(6, 1)
+    })
+    .await
+    .unwrap();
+    s.insert_file(&record(7, 2)).await.unwrap();
+
+    let (all, total) = s.list_files(&query(1)).await.unwrap();
+    assert_eq!(total, 6);
+    let names: Vec<&str> = all.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["f6.vcf", "f5.vcf", "f4.vcf", "f3.vcf", "f2.vcf", "f1.vcf"]
+    );
+
+    let page = FileQuery {
+        before_id: Some(all[1].id.clone()),
+        limit: 2,
+        ..query(1)
+    };
+    let (files, total) = s.list_files(&page).await.unwrap();
+    assert_eq!(total, 6, "the count ignores the cursor");
+    assert_eq!(files, all[2..4]);
+
+    let outputs = FileQuery {
+        kind: Some(FileKind::Output),
+        ..query(1)
+    };
+    let (files, total) = s.list_files(&outputs).await.unwrap();
+    assert_eq!((files.len(), total), (1, 1));
+    assert_eq!(files[0].name, "f6.vcf");
+    let inputs = FileQuery {
+        kind: Some(FileKind::Input),
+        ..query(1)
+    };
+    assert_eq!(s.list_files(&inputs).await.unwrap().1, 5);
+    assert_eq!(s.list_files(&query(3)).await.unwrap().1, 0);
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn job_links_are_idempotent_and_keep_the_first_job() {
+    let (db, s) = store().await;
+    let file = record(1, 1);
+    s.insert_file(&file).await.unwrap();
+    s.insert_file(&record(2, 1)).await.unwrap();
+    for job in ["job-a", "job-a", "job-b"] {
+        let linked = s.link_job(&file.id, job, 5).await.unwrap().unwrap();
+        assert_eq!(linked.job_id, "job-a");
+    }
+    assert_eq!(
+        s.link_job("01900000-0000-7000-8000-00000000ffff", "job-a", 5)
+            .await
+            .unwrap(),
+        None
+    );
+    for job in ["job-a", "job-b"] {
+        let (files, total) = s
+            .list_files(&FileQuery {
+                job_id: Some(job.into()),
+                ..query(1)
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 1, "{job}");
+        assert_eq!(files[0].id, file.id);
+    }
+    // Deleting the file removes its links with it.
+    assert!(s.delete_file(&file.id).await.unwrap());
+    assert!(!s.delete_file(&file.id).await.unwrap());
+    let (files, total) = s
+        .list_files(&FileQuery {
+            job_id: Some("job-a".into()),
+            ..query(1)
+        })
+        .await
+        .unwrap();
+    assert_eq!((files.len(), total), (0, 0));
+    s.insert_file(&FileRecord {
+        job_id: "job-a".into(),
+        ..file.clone()
+    })
+    .await
+    .expect("no link survives its file");
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn used_bytes_and_retention() {
+    let (db, s) = store().await;
+    assert_eq!(s.used_bytes(1).await.unwrap(), 0);
+    let soon = FileRecord {
+        expires_at: Some(1_000),
+        ..record(1, 1)
+    };
+    let later = FileRecord {
+        expires_at: Some(5_000),
+        ..record(2, 1)
+    };
+    let kept = record(3, 1);
+    for f in [&soon, &later, &kept] {
+        s.insert_file(f).await.unwrap();
+    }
+    s.insert_file(&FileRecord {
+        expires_at: Some(1),
+        ..record(4, 2)
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.used_bytes(1).await.unwrap(), 600);
+
+    assert!(s.expired_files(0, 10).await.unwrap().is_empty());
+    assert_eq!(s.expired_files(999, 10).await.unwrap().len(), 1);
+    let due: Vec<String> = s
+        .expired_files(5_000, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(due, [record(4, 2).id, soon.id.clone(), later.id.clone()]);
+    assert_eq!(s.expired_files(5_000, 1).await.unwrap().len(), 1);
+
+    s.mark_content_deleted(&soon.id, 1_500).await.unwrap();
+    s.mark_content_deleted(&soon.id, 9_999).await.unwrap();
+    let swept = s.file(&soon.id).await.unwrap().unwrap();
+    assert_eq!(
+        swept.content_deleted_at,
+        Some(1_500),
+        "the first sweep counts"
+    );
+    assert!(swept.is_expired(0));
+    assert_eq!(s.used_bytes(1).await.unwrap(), 500);
+    assert_eq!(s.expired_files(1_000, 10).await.unwrap().len(), 1);
+    db.cleanup().await.unwrap();
+}

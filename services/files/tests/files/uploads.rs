@@ -1,0 +1,386 @@
+//! Uploads: round trips, chunk boundaries, limits, and that nothing is kept
+//! from an upload that fails or breaks off.
+
+use fip_files::files::Settings;
+use fip_files::objects::{CHUNK_SIZE, PART_SIZE};
+use fip_kit::testing::with_token;
+use fip_proto::common::v1::ErrorReason;
+use fip_proto::files::v1 as pb;
+use fip_proto::files::v1::file_service_client::FileServiceClient;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn upload_then_download_is_byte_identical_across_chunk_boundaries() {
+    let h = Harness::start().await;
+    let ada = h.user(1, "ada");
+    // Odd sizes on both sides of the 1 MiB download chunk and the 5 MiB
+    // object part: a small file (one put) and a large one (multipart).
+    for (len, sizes) in [
+        (CHUNK_SIZE + 17, vec![1, 4096, MIB]),
+        (2 * PART_SIZE + 3 * MIB + 5, vec![3 * MIB, 1, 777_777, MIB]),
+    ] {
+        let data = content(len, len as u64);
+        let file = h
+            .upload(
+                &ada,
+                pb::UploadFileMetadata {
+                    name: "runs/2024/cohort.vcf.gz".into(),
+                    content_type: "application/gzip".into(),
+                    expected_size_bytes: Some(len as i64),
+                    expected_sha256: sha256_hex(&data).to_uppercase(),
+                    ..Default::default()
+                },
+                split(&data, &sizes),
+            )
+            .await
+            .unwrap();
+        assert_eq!(file.name, "cohort.vcf.gz", "directory parts are stripped");
+        assert_eq!(file.size_bytes, len as i64);
+        assert_eq!(file.sha256, sha256_hex(&data));
+        assert_eq!(file.owner_user_id, 1);
+        assert_eq!(file.kind, pb::FileKind::Input as i32);
+        assert_eq!(file.content_type, "application/gzip");
+        assert_eq!(file.job_id, "");
+        assert!(file.created_at.is_some() && file.expires_at.is_none());
+        assert!(uuid::Uuid::try_parse(&file.id).is_ok());
+
+        let got = h
+            .client()
+            .get_file(with_token(
+                pb::GetFileRequest {
+                    id: file.id.clone(),
+                },
+                &ada,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .file
+            .unwrap();
+        assert_eq!(got, file);
+
+        let (metadata, chunks) = h.download(&ada, &file.id, 0, 0).await.unwrap();
+        assert_eq!(metadata, file);
+        assert!(
+            chunks
+                .iter()
+                .all(|c| !c.is_empty() && c.len() <= CHUNK_SIZE)
+        );
+        let back = chunks.concat();
+        assert_eq!(back.len(), len);
+        assert_eq!(sha256_hex(&back), file.sha256);
+        assert!(back == data);
+
+        // Ranges: from inside, clipped at the end, and empty at the end.
+        let (_, part) = h.download(&ada, &file.id, 5, MIB as i64).await.unwrap();
+        assert!(part.concat() == data[5..5 + MIB]);
+        let (_, tail) = h
+            .download(&ada, &file.id, len as i64 - 3, 100)
+            .await
+            .unwrap();
+        assert_eq!(tail.concat(), data[len - 3..]);
+        let (_, none) = h.download(&ada, &file.id, len as i64, 0).await.unwrap();
+        assert!(none.is_empty());
+        let beyond = h
+            .download(&ada, &file.id, len as i64 + 1, 0)
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&beyond), ErrorReason::ValidationFailed);
+        assert_eq!(details(&beyond).violations[0].0, "offset");
+    }
+    assert_eq!(h.stored_objects().len(), 2, "exactly the two objects");
+    assert_eq!(h.list(&ada).await.used_bytes, {
+        let sizes = [CHUNK_SIZE + 17, 2 * PART_SIZE + 3 * MIB + 5];
+        sizes.iter().sum::<usize>() as i64
+    });
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_empty_file_is_a_file() {
+    let h = Harness::start().await;
+    let ada = h.user(1, "ada");
+    let file = h
+        .upload(
+            &ada,
+            pb::UploadFileMetadata {
+                expected_size_bytes: Some(0),
+                ..named("empty.txt")
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(file.size_bytes, 0);
+    assert_eq!(file.sha256, sha256_hex(b""));
+    assert_eq!(file.content_type, "application/octet-stream");
+    let (metadata, chunks) = h.download(&ada, &file.id, 0, 0).await.unwrap();
+    assert_eq!(metadata.id, file.id);
+    assert!(chunks.is_empty());
+    assert_eq!(h.stored_objects().len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn integrity_failures_keep_nothing() {
+    let h = Harness::start().await;
+    let ada = h.user(1, "ada");
+    let small = content(1000, 1);
+    let large = content(PART_SIZE + 2 * MIB, 2);
+    let wrong_sha = sha256_hex(b"something else");
+    let cases = [
+        // (data, declared size, declared sha)
+        (small.clone(), None, wrong_sha.clone()),
+        (large.clone(), None, wrong_sha.clone()),
+        (small.clone(), Some(999), String::new()),
+        (large.clone(), Some(large.len() as i64 + 1), String::new()),
+        (large.clone(), Some(MIB as i64), sha256_hex(&large)),
+    ];
+    for (data, expected_size_bytes, expected_sha256) in cases {
+        let status = h
+            .upload(
+                &ada,
+                pb::UploadFileMetadata {
+                    expected_size_bytes,
+                    expected_sha256: expected_sha256.clone(),
+                    ..named("x.vcf")
+                },
+                split(&data, &[MIB]),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let error = details(&status);
+        assert_eq!(
+            error.reason,
+            ErrorReason::IntegrityCheckFailed,
+            "{status:?}"
+        );
+        if let Some(size) = expected_size_bytes {
+            assert_eq!(error.metadata["expected_size_bytes"], size.to_string());
+        }
+        if !expected_sha256.is_empty() && expected_size_bytes.is_none() {
+            assert_eq!(error.metadata["expected_sha256"], expected_sha256);
+            assert_eq!(error.metadata["actual_sha256"], sha256_hex(&data));
+        }
+        h.uploads_settled().await;
+        assert!(h.stored_objects().is_empty(), "{:?}", h.stored_objects());
+    }
+    let listed = h.list(&ada).await;
+    assert!(listed.files.is_empty());
+    assert_eq!(listed.used_bytes, 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_short_of_its_declared_size_keeps_nothing() {
+    let h = Harness::start().await;
+    let ada = h.user(1, "ada");
+    let data = content(PART_SIZE + MIB, 3);
+    let status = h
+        .upload(
+            &ada,
+            pb::UploadFileMetadata {
+                expected_size_bytes: Some(data.len() as i64 * 2),
+                ..named("short.vcf")
+            },
+            split(&data, &[MIB]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&status), ErrorReason::IntegrityCheckFailed);
+    assert_eq!(
+        details(&status).metadata["actual_size_bytes"],
+        data.len().to_string()
+    );
+    h.uploads_settled().await;
+    assert!(h.stored_objects().is_empty());
+    assert!(h.list(&ada).await.files.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_off_upload_leaves_nothing_behind() {
+    let h = Harness::start().await;
+    let ada = h.user(1, "ada");
+    let (channel, connection) = h.severable_channel().await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let token = ada.clone();
+    let call = tokio::spawn(async move {
+        FileServiceClient::new(channel)
+            .upload_file(with_token(ReceiverStream::new(rx), &token))
+            .await
+    });
+    tx.send(pb::UploadFileRequest {
+        data: Some(pb::upload_file_request::Data::Metadata(named("big.vcf"))),
+    })
+    .await
+    .unwrap();
+    let sent = PART_SIZE + MIB;
+    for chunk in split(&content(sent, 4), &[MIB]) {
+        tx.send(pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Chunk(chunk)),
+        })
+        .await
+        .unwrap();
+    }
+    // Once the server holds more than a part, the object is being staged.
+    h.files
+        .upload_activity()
+        .wait_for(|a| a.active == 1 && a.received_bytes >= sent as u64)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.stored_objects().len(),
+        1,
+        "a staged part exists mid-upload"
+    );
+    assert!(
+        h.list(&ada).await.files.is_empty(),
+        "nothing visible mid-upload"
+    );
+
+    // The connection breaks mid-stream (the stream itself never ends).
+    connection.shutdown(std::net::Shutdown::Both).unwrap();
+    h.uploads_settled().await;
+    assert!(call.await.unwrap().is_err());
+    assert!(h.stored_objects().is_empty(), "{:?}", h.stored_objects());
+    assert!(h.list(&ada).await.files.is_empty());
+    drop(tx);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn limits_and_quota_are_enforced() {
+    let h = Harness::with_settings(Settings {
+        max_upload_bytes: 2 * MIB as i64,
+        quota_bytes: 3 * MIB as i64,
+        public_base_url: None,
+    })
+    .await;
+    let ada = h.user(1, "ada");
+    let big = content(2 * MIB + 1, 5);
+
+    // Declared too large: refused before any byte is sent.
+    let declared = h
+        .upload(
+            &ada,
+            pb::UploadFileMetadata {
+                expected_size_bytes: Some(big.len() as i64),
+                ..named("big.vcf")
+            },
+            vec![],
+        )
+        .await
+        .unwrap_err();
+    let error = details(&declared);
+    assert_eq!(error.reason, ErrorReason::FileTooLarge);
+    assert_eq!(error.metadata["max_size_bytes"], (2 * MIB).to_string());
+    assert_eq!(error.metadata["size_bytes"], big.len().to_string());
+
+    // Undeclared and too large: refused as the bytes arrive.
+    let streamed = h
+        .upload(&ada, named("big.vcf"), split(&big, &[MIB]))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&streamed), ErrorReason::FileTooLarge);
+
+    // The quota counts what is stored.
+    h.upload(&ada, named("a.vcf"), vec![content(2 * MIB, 6)])
+        .await
+        .unwrap();
+    let over = h
+        .upload(&ada, named("b.vcf"), vec![content(MIB + 1, 7)])
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), Code::ResourceExhausted);
+    let error = details(&over);
+    assert_eq!(error.reason, ErrorReason::QuotaExceeded);
+    assert_eq!(error.metadata["quota"], "storage_bytes");
+    assert_eq!(error.metadata["limit"], (3 * MIB).to_string());
+    assert_eq!(error.metadata["used"], (2 * MIB).to_string());
+    // Another user has a quota of their own.
+    h.upload(&h.user(2, "bob"), named("b.vcf"), vec![content(MIB + 1, 7)])
+        .await
+        .unwrap();
+
+    let listed = h.list(&ada).await;
+    assert_eq!(listed.files.len(), 1);
+    assert_eq!(listed.used_bytes, 2 * MIB as i64);
+    assert_eq!(listed.quota_bytes, 3 * MIB as i64);
+    h.uploads_settled().await;
+    assert_eq!(h.stored_objects().len(), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_streams_are_refused() {
+    let h = Harness::start().await;
+    let ada = h.user(1, "ada");
+    let chunk = |bytes: Vec<u8>| pb::UploadFileRequest {
+        data: Some(pb::upload_file_request::Data::Chunk(bytes)),
+    };
+    let metadata = |m: pb::UploadFileMetadata| pb::UploadFileRequest {
+        data: Some(pb::upload_file_request::Data::Metadata(m)),
+    };
+    let cases: Vec<(Vec<pb::UploadFileRequest>, &str)> = vec![
+        (vec![chunk(vec![1, 2, 3])], "metadata"),
+        (vec![], "metadata"),
+        (
+            vec![metadata(named("a")), chunk(vec![1]), metadata(named("b"))],
+            "metadata",
+        ),
+        (
+            vec![metadata(named("a")), pb::UploadFileRequest { data: None }],
+            "data",
+        ),
+        (
+            vec![metadata(named("a")), chunk(vec![0; 3 * MIB + 1])],
+            "chunk",
+        ),
+        (vec![metadata(named("a")), chunk(vec![0; 5 * MIB])], "chunk"),
+        (
+            vec![metadata(pb::UploadFileMetadata {
+                kind: pb::FileKind::Output as i32,
+                ..named("a")
+            })],
+            "metadata.kind",
+        ),
+        (vec![metadata(named("/tmp/"))], "metadata.name"),
+        (
+            vec![metadata(pb::UploadFileMetadata {
+                expected_sha256: "abc".into(),
+                ..named("a")
+            })],
+            "metadata.expected_sha256",
+        ),
+        (
+            vec![metadata(pb::UploadFileMetadata {
+                kind: 42,
+                ..named("a")
+            })],
+            "metadata.kind",
+        ),
+    ];
+    for (messages, field) in cases {
+        let status = h.upload_messages(&ada, messages).await.unwrap_err();
+        let error = details(&status);
+        assert_eq!(error.reason, ErrorReason::ValidationFailed, "{status:?}");
+        assert_eq!(error.violations[0].0, field, "{status:?}");
+    }
+    h.uploads_settled().await;
+    assert!(h.stored_objects().is_empty());
+    assert!(h.list(&ada).await.files.is_empty());
+
+    // No token at all.
+    let anonymous = h
+        .client()
+        .upload_file(tokio_stream::iter(vec![metadata(named("a"))]))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&anonymous), ErrorReason::TokenMissing);
+    h.stop().await;
+}
