@@ -194,7 +194,11 @@ impl World {
         }
     }
 
-    async fn submit(&self, who: &Researcher, request: jobs::SubmitJobRequest) -> Result<jobs::Job, tonic::Status> {
+    async fn submit(
+        &self,
+        who: &Researcher,
+        request: jobs::SubmitJobRequest,
+    ) -> Result<jobs::Job, tonic::Status> {
         JobServiceClient::new(self.channel())
             .submit_job(with_token(request, &who.token))
             .await
@@ -249,7 +253,10 @@ impl World {
 }
 
 fn study_spec() -> fip_tests::fixtures::SyntheticVcf {
-    VcfSpec::new(25, 60).chromosomes(["20", "21"]).phased(true).build()
+    VcfSpec::new(25, 60)
+        .chromosomes(["20", "21"])
+        .phased(true)
+        .build()
 }
 
 fn study() -> Vec<u8> {
@@ -261,9 +268,16 @@ async fn a_job_runs_to_decrypted_results_with_qc() {
     let world = World::start().await;
     let ada = world.researcher("ada", true).await;
     let file = world.upload(&ada, &study()).await;
-    let job = world.submit(&ada, world.submission(&file)).await.expect("accepted");
+    let job = world
+        .submit(&ada, world.submission(&file))
+        .await
+        .expect("accepted");
     assert!(
-        [jobs::JobStatus::Queued as i32, jobs::JobStatus::Running as i32].contains(&job.status),
+        [
+            jobs::JobStatus::Queued as i32,
+            jobs::JobStatus::Running as i32
+        ]
+        .contains(&job.status),
         "{job:?}"
     );
     let done = world.finish(&ada, &job.id).await;
@@ -282,17 +296,28 @@ async fn a_job_runs_to_decrypted_results_with_qc() {
     assert_eq!(sent.username, "ada");
     assert_eq!(sent.field("refpanel"), Some("apps@h3africa-v6hc-s@1.0.0"));
     assert_eq!(sent.field("build"), Some("hg38"));
-    assert!(sent.field("password").is_some_and(|p| p.len() >= 16 && p.chars().all(|c| c.is_ascii_alphanumeric())));
+    assert!(
+        sent.field("password")
+            .is_some_and(|p| p.len() >= 16 && p.chars().all(|c| c.is_ascii_alphanumeric()))
+    );
     assert_eq!(sent.files.len(), 2);
     let _ = &ada.remote_token;
 
     let results = JobServiceClient::new(world.channel())
-        .list_job_results(with_token(jobs::ListJobResultsRequest { job_id: job.id.clone() }, &ada.token))
+        .list_job_results(with_token(
+            jobs::ListJobResultsRequest {
+                job_id: job.id.clone(),
+            },
+            &ada.token,
+        ))
         .await
         .unwrap()
         .into_inner();
     let names: Vec<&str> = results.files.iter().map(|f| f.name.as_str()).collect();
-    assert!(names.iter().any(|n| n.ends_with("dose.vcf.gz")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("dose.vcf.gz")),
+        "{names:?}"
+    );
     assert!(names.iter().any(|n| n.contains("info")), "{names:?}");
     let qc = results.qc_summary.expect("qc per chromosome");
     assert_eq!(qc.chromosomes.len(), 2);
@@ -301,22 +326,47 @@ async fn a_job_runs_to_decrypted_results_with_qc() {
     let spec = study_spec();
     for chromosome in &qc.chromosomes {
         let bare = chromosome.chromosome.trim_start_matches("chr");
-        let r2: Vec<f64> = spec.positions(bare).into_iter().map(cloudgene::r2).collect();
-        assert_eq!(chromosome.variant_count, r2.len() as i64, "{}", chromosome.chromosome);
+        let r2: Vec<f64> = spec
+            .positions(bare)
+            .into_iter()
+            .map(cloudgene::r2)
+            .collect();
+        assert_eq!(
+            chromosome.variant_count,
+            r2.len() as i64,
+            "{}",
+            chromosome.chromosome
+        );
         let mean = r2.iter().sum::<f64>() / r2.len() as f64;
-        assert!((chromosome.mean_r2 - mean).abs() < 1e-3, "{} vs {mean}", chromosome.mean_r2);
-        assert_eq!(chromosome.count_r2_ge_0_3, r2.iter().filter(|v| **v >= 0.3).count() as i64);
-        assert_eq!(chromosome.count_r2_ge_0_8, r2.iter().filter(|v| **v >= 0.8).count() as i64);
+        assert!(
+            (chromosome.mean_r2 - mean).abs() < 1e-3,
+            "{} vs {mean}",
+            chromosome.mean_r2
+        );
+        assert_eq!(
+            chromosome.count_r2_ge_0_3,
+            r2.iter().filter(|v| **v >= 0.3).count() as i64
+        );
+        assert_eq!(
+            chromosome.count_r2_ge_0_8,
+            r2.iter().filter(|v| **v >= 0.8).count() as i64
+        );
     }
     // Notified on the web.
-    let inbox = fip_proto::notify::v1::notification_service_client::NotificationServiceClient::new(world.channel())
-        .list_notifications(with_token(fip_proto::notify::v1::ListNotificationsRequest::default(), &ada.token))
-        .await
-        .unwrap()
-        .into_inner()
-        .notifications;
+    let inbox = fip_proto::notify::v1::notification_service_client::NotificationServiceClient::new(
+        world.channel(),
+    )
+    .list_notifications(with_token(
+        fip_proto::notify::v1::ListNotificationsRequest::default(),
+        &ada.token,
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+    .notifications;
     assert!(
-        inbox.iter().any(|n| n.job_id == job.id && n.r#type == fip_proto::notify::v1::NotificationType::JobCompleted as i32),
+        inbox.iter().any(|n| n.job_id == job.id
+            && n.r#type == fip_proto::notify::v1::NotificationType::JobCompleted as i32),
         "{inbox:?}"
     );
     let history = JobServiceClient::new(world.channel())
@@ -342,7 +392,10 @@ async fn submitting_without_a_credential_says_where_to_set_it() {
     let world = World::start().await;
     let bob = world.researcher("bob", false).await;
     let file = world.upload(&bob, &study()).await;
-    let error = world.submit(&bob, world.submission(&file)).await.unwrap_err();
+    let error = world
+        .submit(&bob, world.submission(&file))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::FailedPrecondition);
     let details = ApiError::from_status(&error).unwrap();
     assert_eq!(details.reason, ErrorReason::CredentialsMissing);
@@ -360,9 +413,19 @@ async fn a_refused_token_fails_the_job_with_update_your_credentials() {
     let job = world.submit(&cyd, world.submission(&file)).await.unwrap();
     let done = world.finish(&cyd, &job.id).await;
     assert_eq!(done.status, jobs::JobStatus::Failed as i32);
-    assert_eq!(done.error_action, jobs::JobErrorAction::UpdateCredentials as i32);
-    assert!(done.error_message.contains("update your credentials"), "{}", done.error_message);
-    assert_eq!(done.error_action_url, format!("/settings/services/{}", world.service_id));
+    assert_eq!(
+        done.error_action,
+        jobs::JobErrorAction::UpdateCredentials as i32
+    );
+    assert!(
+        done.error_message.contains("update your credentials"),
+        "{}",
+        done.error_message
+    );
+    assert_eq!(
+        done.error_action_url,
+        format!("/settings/services/{}", world.service_id)
+    );
     world.stop().await;
 }
 
@@ -370,14 +433,19 @@ async fn a_refused_token_fails_the_job_with_update_your_credentials() {
 async fn a_remote_failure_carries_the_servers_message() {
     let world = World::start().await;
     let dee = world.researcher("dee", true).await;
-    world
-        .server
-        .script_next_job(cloudgene::Script::fail_at(Step::QualityControl, "Too many variants excluded."));
+    world.server.script_next_job(cloudgene::Script::fail_at(
+        Step::QualityControl,
+        "Too many variants excluded.",
+    ));
     let file = world.upload(&dee, &study()).await;
     let job = world.submit(&dee, world.submission(&file)).await.unwrap();
     let done = world.finish(&dee, &job.id).await;
     assert_eq!(done.status, jobs::JobStatus::Failed as i32);
-    assert!(done.error_message.contains("Too many variants excluded."), "{}", done.error_message);
+    assert!(
+        done.error_message.contains("Too many variants excluded."),
+        "{}",
+        done.error_message
+    );
     assert_eq!(done.error_action, jobs::JobErrorAction::FixInput as i32);
     world.stop().await;
 }
@@ -386,7 +454,9 @@ async fn a_remote_failure_carries_the_servers_message() {
 async fn a_flaky_server_is_retried_to_completion() {
     let world = World::start().await;
     let eve = world.researcher("eve", true).await;
-    world.server.inject(cloudgene::Fault::next(3, cloudgene::Effect::Status(503)).on_path("/api/v2/jobs/job"));
+    world.server.inject(
+        cloudgene::Fault::next(3, cloudgene::Effect::Status(503)).on_path("/api/v2/jobs/job"),
+    );
     let file = world.upload(&eve, &study()).await;
     let job = world.submit(&eve, world.submission(&file)).await.unwrap();
     let done = world.finish(&eve, &job.id).await;
@@ -402,13 +472,19 @@ async fn users_cannot_see_each_others_jobs() {
     let gil = world.researcher("gil", true).await;
     let file = world.upload(&fay, &study()).await;
     // Gil cannot submit Fay's file...
-    let error = world.submit(&gil, world.submission(&file)).await.unwrap_err();
+    let error = world
+        .submit(&gil, world.submission(&file))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
     // ...nor see her job.
     let job = world.submit(&fay, world.submission(&file)).await.unwrap();
     let mut client = JobServiceClient::new(world.channel());
     let error = client
-        .get_job(with_token(jobs::GetJobRequest { id: job.id.clone() }, &gil.token))
+        .get_job(with_token(
+            jobs::GetJobRequest { id: job.id.clone() },
+            &gil.token,
+        ))
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
@@ -453,7 +529,13 @@ async fn a_restarted_worker_resumes_without_submitting_twice() {
     let job = world.submit(&ian, world.submission(&file)).await.unwrap();
     // Wait (on the job's own stream) until the server has it, then kill the mesh.
     let mut stream = JobServiceClient::new(world.channel())
-        .watch_job(with_token(jobs::WatchJobRequest { id: job.id.clone(), include_logs: false }, &ian.token))
+        .watch_job(with_token(
+            jobs::WatchJobRequest {
+                id: job.id.clone(),
+                include_logs: false,
+            },
+            &ian.token,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -467,7 +549,11 @@ async fn a_restarted_worker_resumes_without_submitting_twice() {
     world.server.set_polls(cloudgene::Polls::default());
     let done = world.finish(&ian, &job.id).await;
     assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
-    assert_eq!(world.server.accepted_submissions(), 1, "never submitted twice");
+    assert_eq!(
+        world.server.accepted_submissions(),
+        1,
+        "never submitted twice"
+    );
     world.stop().await;
 }
 
@@ -482,7 +568,13 @@ async fn cancel_reaches_the_server() {
     let file = world.upload(&joy, &study()).await;
     let job = world.submit(&joy, world.submission(&file)).await.unwrap();
     let mut stream = JobServiceClient::new(world.channel())
-        .watch_job(with_token(jobs::WatchJobRequest { id: job.id.clone(), include_logs: false }, &joy.token))
+        .watch_job(with_token(
+            jobs::WatchJobRequest {
+                id: job.id.clone(),
+                include_logs: false,
+            },
+            &joy.token,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -497,12 +589,249 @@ async fn cancel_reaches_the_server() {
     }
     drop(stream);
     JobServiceClient::new(world.channel())
-        .cancel_job(with_token(jobs::CancelJobRequest { id: job.id.clone() }, &joy.token))
+        .cancel_job(with_token(
+            jobs::CancelJobRequest { id: job.id.clone() },
+            &joy.token,
+        ))
         .await
         .unwrap();
     let done = world.finish(&joy, &job.id).await;
     assert_eq!(done.status, jobs::JobStatus::Cancelled as i32);
-    let state = world.server.job(&remote).expect("the server has the job").state;
+    let state = world
+        .server
+        .job(&remote)
+        .expect("the server has the job")
+        .state;
     assert_eq!(state, 6, "the cancel reached the server");
     world.stop().await;
+}
+
+impl World {
+    /// A second emulated server with one panel, registered in the mesh.
+    async fn add_server(&self, slug: &str) -> (Emulator, i64, i64) {
+        let server = Emulator::start(cloudgene::Config::default()).await;
+        let admin = self.platform.user_token(1_000_000, &[Role::Admin]);
+        let mut registry = RegistryServiceClient::new(self.channel());
+        let service = registry
+            .create_service(with_token(
+                registry::CreateServiceRequest {
+                    service: Some(registry::ImputationService {
+                        name: format!("Emulated {slug}"),
+                        slug: slug.into(),
+                        api_type: registry::ApiType::Michigan as i32,
+                        base_url: server.base_url().to_string(),
+                        supported_builds: vec![GenomeBuild::Hg38 as i32],
+                        is_active: true,
+                        ..Default::default()
+                    }),
+                },
+                &admin,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .service
+            .unwrap();
+        let panel = registry
+            .create_reference_panel(with_token(
+                registry::CreateReferencePanelRequest {
+                    service_id: service.id,
+                    reference_panel: Some(registry::ReferencePanel {
+                        slug: "apps@h3africa-v6hc-s@1.0.0".into(),
+                        name: "H3Africa v6".into(),
+                        build: GenomeBuild::Hg38 as i32,
+                        is_active: true,
+                        ..Default::default()
+                    }),
+                },
+                &admin,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .reference_panel
+            .unwrap();
+        (server, service.id, panel.id)
+    }
+}
+
+#[tokio::test]
+async fn a_multi_service_job_completes_every_target_and_the_parent() {
+    let world = World::start().await;
+    let (second, second_service, second_panel) = world.add_server("second").await;
+    let kim = world.researcher("kim", true).await;
+    CredentialServiceClient::new(world.channel())
+        .put_service_credential(with_token(
+            user::PutServiceCredentialRequest {
+                service_id: second_service,
+                api_token: second.issue_token("kim"),
+                ..Default::default()
+            },
+            &kim.token,
+        ))
+        .await
+        .unwrap();
+    let file = world.upload(&kim, &study()).await;
+    let target = |service_id, reference_panel_id| jobs::JobTarget {
+        service_id,
+        reference_panel_id,
+        build: GenomeBuild::Hg38 as i32,
+        phasing: Phasing::Eagle as i32,
+        population: String::new(),
+    };
+    let submitted = JobServiceClient::new(world.channel())
+        .submit_multi_service_job(with_token(
+            jobs::SubmitMultiServiceJobRequest {
+                name: "two servers".into(),
+                input_file_id: file,
+                targets: vec![
+                    target(world.service_id, world.panel_id),
+                    target(second_service, second_panel),
+                ],
+                ..Default::default()
+            },
+            &kim.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let parent = submitted.parent_job.unwrap();
+    assert_eq!(submitted.child_jobs.len(), 2);
+    assert_eq!(parent.child_job_ids.len(), 2);
+    let done = world.finish(&kim, &parent.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
+    assert_eq!(done.progress_percentage, 100);
+    for child in &submitted.child_jobs {
+        let child = JobServiceClient::new(world.channel())
+            .get_job(with_token(
+                jobs::GetJobRequest {
+                    id: child.id.clone(),
+                },
+                &kim.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        assert_eq!(child.status, jobs::JobStatus::Completed as i32);
+        assert_eq!(child.parent_job_id, parent.id);
+    }
+    assert_eq!(world.server.accepted_submissions(), 1);
+    assert_eq!(second.accepted_submissions(), 1);
+    let stats = JobServiceClient::new(world.channel())
+        .get_dashboard_stats(with_token(
+            jobs::GetDashboardStatsRequest::default(),
+            &kim.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (stats.total_jobs, stats.completed_jobs),
+        (1, 1),
+        "the parent counts once"
+    );
+    second.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_that_expires_mid_job_fails_it_with_update_your_credentials() {
+    let world = World::start().await;
+    world.server.set_polls(cloudgene::Polls {
+        waiting: 1000,
+        ..Default::default()
+    });
+    let lee = world.researcher("lee", true).await;
+    let file = world.upload(&lee, &study()).await;
+    let job = world.submit(&lee, world.submission(&file)).await.unwrap();
+    let mut stream = JobServiceClient::new(world.channel())
+        .watch_job(with_token(
+            jobs::WatchJobRequest {
+                id: job.id.clone(),
+                include_logs: false,
+            },
+            &lee.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(message) = stream.message().await.unwrap() {
+        if message.job.is_some_and(|j| !j.external_job_id.is_empty()) {
+            break;
+        }
+    }
+    drop(stream);
+    world.server.expire_token(&lee.remote_token);
+    let done = world.finish(&lee, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Failed as i32);
+    assert_eq!(
+        done.error_action,
+        jobs::JobErrorAction::UpdateCredentials as i32
+    );
+    // The credential is now marked unverified with the server's refusal.
+    let credential = CredentialServiceClient::new(world.channel())
+        .get_service_credential(with_token(
+            user::GetServiceCredentialRequest {
+                service_id: world.service_id,
+            },
+            &lee.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap();
+    assert!(!credential.is_verified);
+    assert!(!credential.verification_error.is_empty());
+    assert!(credential.last_used_at.is_some());
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn jobs_survive_redis_losing_the_queue() {
+    let Ok(url) = std::env::var("FIP_TEST_REDIS_URL") else {
+        // Only the Redis-backed run has a queue that can be lost.
+        return;
+    };
+    let world = World::start().await;
+    let mia = world.researcher("mia", true).await;
+    let file = world.upload(&mia, &study()).await;
+    world.server.set_polls(cloudgene::Polls {
+        waiting: 30,
+        ..Default::default()
+    });
+    let first = world.submit(&mia, world.submission(&file)).await.unwrap();
+    // Redis restarting without persistence loses the stream and its group.
+    let stream = world.platform.platform.config.jobs.queue_stream.clone();
+    drop_key(&url, &stream).await;
+    world.server.set_polls(cloudgene::Polls::default());
+    let mut request = world.submission(&file);
+    request.name = "after the loss".into();
+    let second = world.submit(&mia, request).await.unwrap();
+    for id in [&first.id, &second.id] {
+        let done = world.finish(&mia, id).await;
+        assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
+    }
+    assert_eq!(world.server.accepted_submissions(), 2);
+    world.stop().await;
+}
+
+/// Deletes a key with a plain RESP exchange (no client library needed here).
+async fn drop_key(url: &str, key: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("redis://").trim_end_matches('/');
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("redis reachable");
+    let command = format!("*2\r\n$3\r\nDEL\r\n${}\r\n{key}\r\n", key.len());
+    socket.write_all(command.as_bytes()).await.unwrap();
+    let mut reply = [0u8; 16];
+    let n = socket.read(&mut reply).await.unwrap();
+    assert!(
+        reply[..n].starts_with(b":1"),
+        "the queue existed: {:?}",
+        String::from_utf8_lossy(&reply[..n])
+    );
 }

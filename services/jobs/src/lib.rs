@@ -77,6 +77,7 @@ pub fn build_worker(ctx: &Context, jobs: Arc<Jobs>) -> anyhow::Result<Arc<Worker
                 .work_dir
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("work")),
+            stale_after: config.jobs.claim_after,
         },
     ))
 }

@@ -193,7 +193,9 @@ pub async fn prepare_input(mesh: &Mesh, job: &Job, dir: &Path) -> Result<Prepare
         warnings.push("the input is not phased but phasing was turned off".into());
     }
     let out = dir.join(CHROMOSOMES);
-    tokio::fs::create_dir_all(&out).await.map_err(anyhow::Error::from)?;
+    tokio::fs::create_dir_all(&out)
+        .await
+        .map_err(anyhow::Error::from)?;
     let split = {
         let input = input.clone();
         let out = out.clone();

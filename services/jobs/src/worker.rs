@@ -32,6 +32,9 @@ pub struct WorkerSettings {
     pub max_transient_failures: u32,
     pub max_concurrent_calls: usize,
     pub work_dir: PathBuf,
+    /// With a queue that can lose entries (Redis without persistence): an
+    /// unfinished job nobody has touched for this long is queued again.
+    pub stale_after: Duration,
 }
 
 /// What to do after a step.
@@ -94,6 +97,9 @@ impl Worker {
     /// Resumes every unfinished job, then takes new ones from the queue until
     /// `shutdown`.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        if !self.jobs.queue.resumes_from_store() {
+            tokio::spawn(self.clone().reconcile(shutdown.clone()));
+        }
         if self.jobs.queue.resumes_from_store() {
             match self.jobs.store.unfinished().await {
                 Ok(jobs) => {
@@ -119,6 +125,33 @@ impl Worker {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Queues again the unfinished jobs nobody drives (their queue entries
+    /// were lost, e.g. Redis restarted without persistence), now and then
+    /// every `stale_after`.
+    async fn reconcile(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let cutoff = now_millis() - self.settings.stale_after.as_millis() as i64;
+            match self.jobs.store.unfinished().await {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let driven = self.driving.lock().expect("driving lock").contains(&job.id);
+                        if !driven && job.updated_at < cutoff {
+                            tracing::info!(job_id = %job.id, "queueing a job nobody drives");
+                            if let Err(e) = self.jobs.queue.enqueue(&job.id).await {
+                                tracing::warn!(error = %e, "cannot queue a job again");
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read unfinished jobs"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.settings.stale_after) => {}
             }
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use tokio::sync::Mutex;
 
@@ -24,7 +24,7 @@ pub const GROUP: &str = "fip-workers";
 
 pub struct RedisQueue {
     /// Short commands (XADD, XACK, XLEN).
-    commands: MultiplexedConnection,
+    commands: ConnectionManager,
     /// Blocking reads, on a connection of their own.
     reader: Mutex<Reader>,
     consumer: String,
@@ -36,7 +36,7 @@ pub struct RedisQueue {
 }
 
 struct Reader {
-    connection: MultiplexedConnection,
+    connection: ConnectionManager,
     /// Read our own pending entries first (after a restart).
     backlog_done: bool,
     /// Entries fetched but not yet handed out.
@@ -58,21 +58,10 @@ impl RedisQueue {
         claim_after: Duration,
     ) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
-        let mut commands = client.get_multiplexed_async_connection().await?;
-        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(stream)
-            .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut commands)
-            .await;
-        if let Err(e) = created
-            && e.code() != Some("BUSYGROUP")
-        {
-            return Err(e.into());
-        }
-        let reader = client.get_multiplexed_async_connection().await?;
+        // Connection managers reconnect by themselves after Redis restarts.
+        let mut commands = ConnectionManager::new(client.clone()).await?;
+        create_group(&mut commands, stream).await?;
+        let reader = ConnectionManager::new(client).await?;
         Ok(Self {
             commands,
             reader: Mutex::new(Reader {
@@ -102,7 +91,7 @@ impl RedisQueue {
     /// Claims entries other consumers left idle too long.
     async fn claim_stale(
         &self,
-        connection: &mut MultiplexedConnection,
+        connection: &mut ConnectionManager,
     ) -> anyhow::Result<Vec<(String, String)>> {
         let reply: redis::Value = redis::cmd("XAUTOCLAIM")
             .arg(&self.stream)
@@ -166,10 +155,22 @@ impl JobQueue for RedisQueue {
             if reader.backlog_done {
                 options = options.block(2000);
             }
-            let reply: Option<StreamReadReply> = reader
+            let reply: redis::RedisResult<Option<StreamReadReply>> = reader
                 .connection
                 .xread_options(&[&self.stream], &[start], &options)
-                .await?;
+                .await;
+            let reply = match reply {
+                Ok(reply) => reply,
+                // Redis lost the stream (a restart without persistence):
+                // make the group again; unfinished jobs are queued again by
+                // the workers' reconciliation.
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    tracing::warn!(stream = %self.stream, "the job queue was lost; recreating it");
+                    create_group(&mut reader.connection, &self.stream).await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let mut found = reply.map(Self::entries).unwrap_or_default();
             if !reader.backlog_done {
                 reader.backlog_done = true;
@@ -205,5 +206,20 @@ impl JobQueue for RedisQueue {
 
     fn resumes_from_store(&self) -> bool {
         false
+    }
+}
+
+async fn create_group(connection: &mut ConnectionManager, stream: &str) -> anyhow::Result<()> {
+    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(connection)
+        .await;
+    match created {
+        Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
+        _ => Ok(()),
     }
 }
