@@ -49,6 +49,7 @@ pub struct PanelInfo {
 }
 
 /// A user's secret for a service, as the user service hands it over.
+#[derive(Clone)]
 pub struct Credential {
     pub id: i64,
     pub secret: Secret,

@@ -5,10 +5,10 @@
 //! caught between "submitting" and "submitted" is looked up on the server by
 //! its name before it is ever submitted again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fip_backends::{BackendError, Backends, InputFile, RemoteCode, RunRequest, RunState, Secret};
 use fip_kit::db::now_millis;
@@ -51,6 +51,7 @@ pub struct Worker {
     settings: WorkerSettings,
     calls: Arc<Semaphore>,
     driving: Mutex<HashSet<String>>,
+    credentials: Mutex<HashMap<(i64, i64), (Credential, Instant)>>,
 }
 
 /// The name a job carries on the external server (our id, to find it again).
@@ -75,7 +76,13 @@ struct Failure {
     reason: &'static str,
     action: ErrorAction,
     message: String,
+    /// Worth retrying (a peer service briefly unreachable) rather than final.
+    transient: bool,
 }
+
+/// How long a looked-up credential is reused before asking again (each
+/// lookup is audited by the user service; a refusal drops it at once).
+const CREDENTIAL_TTL: Duration = Duration::from_secs(60);
 
 impl Worker {
     pub fn new(
@@ -91,6 +98,7 @@ impl Worker {
             keys,
             settings,
             driving: Mutex::new(HashSet::new()),
+            credentials: Mutex::new(HashMap::new()),
         })
     }
 
@@ -263,13 +271,25 @@ impl Worker {
 
     /// The owner's credential, or the failure that ends the job.
     async fn credential(&self, job: &Job) -> Result<Credential, Failure> {
+        let key = (job.user_id, job.service_id);
+        if let Some((credential, at)) = self.credentials.lock().expect("credential cache").get(&key)
+            && at.elapsed() < CREDENTIAL_TTL
+        {
+            return Ok(credential.clone());
+        }
         match self
             .jobs
             .mesh
             .credential(job.user_id, job.service_id, &job.id)
             .await
         {
-            Ok(c) => Ok(c),
+            Ok(c) => {
+                self.credentials
+                    .lock()
+                    .expect("credential cache")
+                    .insert(key, (c.clone(), Instant::now()));
+                Ok(c)
+            }
             Err(status) if status.code() == Code::FailedPrecondition => Err(Failure {
                 reason: "CREDENTIALS_MISSING",
                 action: ErrorAction::UpdateCredentials,
@@ -278,16 +298,30 @@ impl Worker {
                     job.service_name,
                     status.message()
                 ),
+                transient: false,
             }),
             Err(status) => Err(Failure {
                 reason: "UPSTREAM_FAILED",
                 action: ErrorAction::RetryLater,
                 message: format!("the credential could not be read: {}", status.message()),
+                transient: true,
             }),
         }
     }
 
-    async fn fail(&self, mut job: Job, failure: Failure) -> anyhow::Result<Next> {
+    async fn fail(&self, job: Job, failure: Failure) -> anyhow::Result<Next> {
+        if failure.transient {
+            let error = BackendError::Unavailable {
+                status: None,
+                retry_after: None,
+                message: failure.message,
+            };
+            return self.transient(job, "reading the credential", &error).await;
+        }
+        self.end_failed(job, failure).await
+    }
+
+    async fn end_failed(&self, mut job: Job, failure: Failure) -> anyhow::Result<Next> {
         job.status = Status::Failed;
         job.phase = Phase::Done;
         job.error_reason = failure.reason.to_string();
@@ -326,12 +360,13 @@ impl Worker {
                 job.service_name
             );
             return self
-                .fail(
+                .end_failed(
                     job,
                     Failure {
                         reason: "SERVICE_UNAVAILABLE",
                         action: ErrorAction::RetryLater,
                         message,
+                        transient: false,
                     },
                 )
                 .await;
@@ -389,6 +424,7 @@ impl Worker {
                 reason: "CREDENTIALS_REJECTED",
                 action: ErrorAction::UpdateCredentials,
                 message,
+                transient: false,
             },
         )
         .await
@@ -420,6 +456,7 @@ impl Worker {
                             reason: "INPUT_INVALID",
                             action: ErrorAction::FixInput,
                             message,
+                            transient: false,
                         },
                     )
                     .await;
@@ -558,6 +595,7 @@ impl Worker {
                         reason: "UPSTREAM_FAILED",
                         action: ErrorAction::ChooseAnotherTarget,
                         message,
+                        transient: false,
                     },
                 )
                 .await
@@ -606,6 +644,7 @@ impl Worker {
                             reason: "UPSTREAM_FAILED",
                             action: ErrorAction::ContactSupport,
                             message,
+                            transient: false,
                         },
                     )
                     .await;
@@ -699,6 +738,7 @@ impl Worker {
                         reason: "UPSTREAM_FAILED",
                         action,
                         message,
+                        transient: false,
                     },
                 )
                 .await
@@ -787,6 +827,7 @@ impl Worker {
                             reason: "UPSTREAM_FAILED",
                             action: ErrorAction::ContactSupport,
                             message,
+                            transient: false,
                         },
                     )
                     .await;
@@ -803,6 +844,7 @@ impl Worker {
                             reason: "INTERNAL",
                             action: ErrorAction::ContactSupport,
                             message,
+                            transient: false,
                         },
                     )
                     .await;
