@@ -19,6 +19,7 @@ use crate::descriptors::is_internal;
 /// client sent, so services can audit and throttle by it.
 pub async fn forward(State(peers): State<Peers>, mut request: Request<Body>) -> Response {
     request.headers_mut().remove("x-forwarded-for");
+    request.headers_mut().remove(http::header::CONTENT_LENGTH);
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -47,7 +48,7 @@ pub async fn forward(State(peers): State<Peers>, mut request: Request<Body>) -> 
             "the {owner} service is not configured"
         )));
     };
-    let request = request.map(tonic::body::Body::new);
+    let request = request.map(|body| tonic::body::Body::new(Unsized(body)));
     match channel.oneshot(request).await {
         Ok(response) => response.map(Body::new).into_response(),
         Err(error) => {
@@ -61,4 +62,26 @@ pub async fn forward(State(peers): State<Peers>, mut request: Request<Body>) -> 
 
 fn grpc_error(status: Status) -> Response {
     status.into_http::<Body>().into_response()
+}
+
+/// A body that does not tell its size. gRPC-web text bodies shrink when
+/// tonic-web decodes their base64, yet keep the size hint of the encoded
+/// text; hyper would send that as `content-length` upstream and the HTTP/2
+/// stream would fail.
+struct Unsized(Body);
+
+impl http_body::Body for Unsized {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
 }

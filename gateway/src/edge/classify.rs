@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use http::{Request, header};
 use tower::{Layer, Service};
 
-use crate::descriptors::is_public_method;
+use crate::descriptors::{OPEN_SERVICES, is_public_method};
 use crate::rest::Matched;
 use crate::rest::table::{Lookup, RouteTable};
 
@@ -48,10 +48,15 @@ impl Target {
         }
     }
 
-    /// Whether the request counts against rate limits (API calls do;
-    /// static assets do not).
+    /// Whether the request counts against rate limits: API calls do; static
+    /// assets and the gateway's own health and reflection (probes, tools) do
+    /// not.
     pub fn is_api(&self) -> bool {
-        !matches!(self, Target::Web)
+        match self {
+            Target::Grpc { service, .. } => !OPEN_SERVICES.contains(&service.as_str()),
+            Target::Web => false,
+            Target::Rest(_) | Target::OpenApi => true,
+        }
     }
 
     /// A short label for logs: `grpc`, `grpc-web`, `rest`, `openapi`, `web`.
