@@ -4,6 +4,7 @@
 //! document validates and survives a fuzzer.
 
 mod edge;
+mod files_jobs;
 mod openapi;
 mod protocols;
 mod seed;

@@ -14,7 +14,7 @@
 //!   parameters; a message-typed field (`targets`) is given as JSON text.
 //!   If the call then fails, the uploaded file is deleted again.
 
-use std::pin::pin;
+use std::pin::Pin;
 
 use axum::body::Body;
 use axum::extract::multipart::Field;
@@ -128,8 +128,9 @@ pub async fn upload(
                     )
                     .into());
                 }
-                let answer = send_file(rest, route, &call, meta, field).await?;
+                let open = send_file(rest, route, &call, meta, field).await?;
                 // Nothing may follow the file: its metadata went out first.
+                // Dropping the open upload cancels it, so nothing is stored.
                 if let Some(extra) = multipart.next_field().await.map_err(form_error)? {
                     let name = extra.name().unwrap_or_default().to_string();
                     return Err(ApiError::invalid_field(
@@ -138,7 +139,7 @@ pub async fn upload(
                     )
                     .into());
                 }
-                return Ok(answer);
+                return open.finish().await;
             }
             let name = field.name().unwrap_or_default().to_string();
             let text = text_of(field).await?;
@@ -153,15 +154,30 @@ pub async fn upload(
     }
 }
 
+/// An upload whose bytes were all sent, its stream still open: finishing
+/// closes the stream and returns the answer; dropping it cancels the call,
+/// and the service stores nothing.
+pub struct OpenUpload {
+    tx: Option<mpsc::Sender<DynamicMessage>>,
+    answer: Pin<Box<dyn Future<Output = Result<DynamicMessage, Status>> + Send>>,
+}
+
+impl OpenUpload {
+    pub async fn finish(mut self) -> Result<DynamicMessage, Status> {
+        self.tx.take();
+        self.answer.await
+    }
+}
+
 /// Streams one file part to the upload RPC with `meta` (JSON of the
-/// metadata message, without defaults) and returns the RPC's answer.
+/// metadata message, without defaults), leaving the stream open.
 async fn send_file(
     rest: &Rest,
     route: &Route,
     call: &Call,
     mut meta: Map<String, Value>,
     mut field: Field<'_>,
-) -> Result<DynamicMessage, Status> {
+) -> Result<OpenUpload, Status> {
     let input = route.rpc.input();
     let (meta_field, chunk_field) =
         upload_fields(&input).ok_or_else(|| Status::internal("not an upload route"))?;
@@ -193,7 +209,8 @@ async fn send_file(
     tx.send(first)
         .await
         .map_err(|_| Status::internal("upload channel closed"))?;
-    let mut answer = pin!(upstream.client_streaming(ReceiverStream::new(rx), call.metadata()));
+    let mut answer: Pin<Box<dyn Future<Output = _> + Send>> =
+        Box::pin(upstream.client_streaming(ReceiverStream::new(rx), call.metadata()));
     let feed = async {
         let mut buffer = BytesMut::new();
         loop {
@@ -220,19 +237,21 @@ async fn send_file(
     };
     let fed = tokio::select! {
         biased;
-        answer = &mut answer => return answer,
+        // The service answered before the end: a refusal (or, at worst, an
+        // answer that the finish below returns).
+        early = &mut answer => {
+            let early = early?;
+            return Ok(OpenUpload { tx: None, answer: Box::pin(async move { Ok(early) }) });
+        }
         fed = feed => fed,
     };
-    match fed {
-        // Every byte sent: closing the stream lets the service finish.
-        Ok(_) => {
-            drop(tx);
-            answer.await
-        }
-        // The client's upload broke off: the call is dropped while the
-        // stream is still open, which cancels it, so nothing is stored.
-        Err(status) => Err(status),
-    }
+    // On error the client's upload broke off: the call is dropped with the
+    // stream still open, which cancels it, so nothing is stored.
+    fed?;
+    Ok(OpenUpload {
+        tx: Some(tx),
+        answer,
+    })
 }
 
 /// Serves a unary route from a multipart form with a file part.
@@ -261,7 +280,10 @@ pub async fn submit_form(
                 if root.contains_key(target.name()) {
                     return Err(ApiError::invalid_field(name, "is given more than once").into());
                 }
-                let file = send_file(rest, upload, &call, Map::new(), field).await?;
+                let file = send_file(rest, upload, &call, Map::new(), field)
+                    .await?
+                    .finish()
+                    .await?;
                 let id = file_id(&file)
                     .ok_or_else(|| Status::internal("the upload answered no file id"))?;
                 uploaded.push(id.clone());
