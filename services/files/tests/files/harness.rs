@@ -204,6 +204,11 @@ impl Harness {
         (channel, cut)
     }
 
+    /// The service's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.service.addr
+    }
+
     /// Every entry under the object store's directory (staged parts too).
     pub fn stored_objects(&self) -> Vec<String> {
         fn walk(dir: &Path, out: &mut Vec<String>) {

@@ -253,6 +253,81 @@ async fn a_broken_off_upload_leaves_nothing_behind() {
     h.stop().await;
 }
 
+/// One gRPC message on the wire: uncompressed flag, length, bytes.
+fn grpc_frame(message: &impl prost::Message) -> bytes::Bytes {
+    let body = message.encode_to_vec();
+    let mut frame = Vec::with_capacity(5 + body.len());
+    frame.push(0);
+    frame.extend((body.len() as u32).to_be_bytes());
+    frame.extend(body);
+    frame.into()
+}
+
+#[tokio::test]
+async fn an_upload_whose_client_stream_fails_leaves_nothing_behind() {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let h = Harness::start().await;
+    let ada = h.user(1, "ada");
+    // A raw HTTP/2 client, so that the request body itself can fail.
+    let socket = tokio::net::TcpStream::connect(h.addr()).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(socket))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<bytes::Bytes>, std::io::Error>>(4);
+    let request = http::Request::post(format!(
+        "http://{}/fip.files.v1.FileService/UploadFile",
+        h.addr()
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("authorization", format!("Bearer {ada}"))
+    .body(StreamBody::new(ReceiverStream::new(rx)))
+    .unwrap();
+    let call = tokio::spawn(sender.send_request(request));
+    let metadata = pb::UploadFileRequest {
+        data: Some(pb::upload_file_request::Data::Metadata(named(
+            "failing.vcf",
+        ))),
+    };
+    tx.send(Ok(Frame::data(grpc_frame(&metadata))))
+        .await
+        .unwrap();
+    let sent = PART_SIZE + MIB;
+    for chunk in split(&content(sent, 5), &[MIB]) {
+        let message = pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Chunk(chunk)),
+        };
+        tx.send(Ok(Frame::data(grpc_frame(&message))))
+            .await
+            .unwrap();
+    }
+    h.files
+        .upload_activity()
+        .wait_for(|a| a.active == 1 && a.received_bytes >= sent as u64)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.stored_objects().len(),
+        1,
+        "a staged part exists mid-upload"
+    );
+
+    // The client's body fails: its stream is reset.
+    tx.send(Err(std::io::Error::other("the client's source failed")))
+        .await
+        .unwrap();
+    h.uploads_settled().await;
+    assert!(h.stored_objects().is_empty(), "{:?}", h.stored_objects());
+    assert!(h.list(&ada).await.files.is_empty());
+    drop(call);
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn limits_and_quota_are_enforced() {
     let h = Harness::with_settings(Settings {
