@@ -30,6 +30,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use fip_kit::auth::{Keys, TokenVerifier};
 use fip_kit::config::Config;
 use fip_kit::mesh::Peers;
@@ -80,6 +81,13 @@ impl Gateway {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let app = self.router(shutdown.clone()).await?;
+        // Answers are several small writes (gRPC: headers, data, trailers):
+        // without TCP_NODELAY, Nagle's algorithm holds them back.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -5,13 +5,16 @@
 //! the request's extensions (the per-user rate limit reads it); the token
 //! itself travels on, and each service checks it again.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::response::Response;
-use fip_kit::auth::{AuthError, TokenVerifier, bearer_token};
+use base64::Engine;
+use fip_kit::auth::{AuthError, Principal, TokenVerifier, bearer_token};
 use futures::future::BoxFuture;
 use http::Request;
 use tonic::Status;
@@ -22,11 +25,15 @@ use super::{Target, reject, request_id_of};
 #[derive(Clone)]
 pub struct AuthLayer {
     verifier: Arc<TokenVerifier>,
+    verified: Arc<Verified>,
 }
 
 impl AuthLayer {
     pub fn new(verifier: Arc<TokenVerifier>) -> Self {
-        Self { verifier }
+        Self {
+            verifier,
+            verified: Arc::new(Verified::default()),
+        }
     }
 }
 
@@ -36,6 +43,7 @@ impl<S> Layer<S> for AuthLayer {
         Auth {
             inner,
             verifier: self.verifier.clone(),
+            verified: self.verified.clone(),
         }
     }
 }
@@ -44,6 +52,65 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Auth<S> {
     inner: S,
     verifier: Arc<TokenVerifier>,
+    verified: Arc<Verified>,
+}
+
+/// Tokens whose signature already checked out, until they expire: a
+/// client sends the same token with every call, and verifying an Ed25519
+/// signature each time would cost the gateway more than the rest of the
+/// call. Bounded; emptied when full.
+#[derive(Default)]
+pub struct Verified {
+    tokens: Mutex<HashMap<String, (Principal, u64)>>,
+}
+
+/// Tokens remembered at most.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+impl Verified {
+    /// Verifies `token`, from memory when it was verified before and has
+    /// not expired since.
+    pub fn verify(&self, verifier: &TokenVerifier, token: &str) -> Result<Principal, AuthError> {
+        let now = now_secs();
+        if let Some((principal, exp)) = self.lock().get(token)
+            && *exp > now
+        {
+            return Ok(principal.clone());
+        }
+        let principal = verifier.verify(token)?;
+        if let Some(exp) = expiry(token) {
+            let mut tokens = self.lock();
+            if tokens.len() >= VERIFIED_CAPACITY {
+                tokens.clear();
+            }
+            tokens.insert(token.to_string(), (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, u64)>> {
+        self.tokens.lock().expect("verified tokens poisoned")
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// The `exp` claim of a token whose signature was just verified.
+fn expiry(token: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Exp {
+        exp: u64,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<Exp>(&bytes).ok().map(|e| e.exp)
 }
 
 impl<S> Service<Request<Body>> for Auth<S>
@@ -66,7 +133,7 @@ where
             .cloned()
             .unwrap_or(Target::Web);
         let verdict = match bearer_token(request.headers()) {
-            Some(token) => self.verifier.verify(token).map(Some),
+            Some(token) => self.verified.verify(&self.verifier, token).map(Some),
             None if target.is_public() => Ok(None),
             None => Err(AuthError::Missing),
         };
@@ -83,5 +150,42 @@ where
                 Box::pin(async move { Ok(response) })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fip_kit::auth::{Keys, Role, TokenIssuer, UserPrincipal};
+    use fip_kit::config::Config;
+
+    #[test]
+    fn verified_tokens_are_remembered_and_forged_ones_refused() {
+        let config = Config::default();
+        let keys = Keys::ephemeral();
+        let verifier = TokenVerifier::new(&keys, &config).unwrap();
+        let issuer = TokenIssuer::new(keys.user_signing.as_ref().unwrap(), &config).unwrap();
+        let user = UserPrincipal {
+            id: 3,
+            username: "ada".into(),
+            roles: vec![Role::Researcher],
+        };
+        let (token, _) = issuer.issue(&user).unwrap();
+        let verified = Verified::default();
+        assert_eq!(
+            verified.verify(&verifier, &token),
+            Ok(Principal::User(user.clone()))
+        );
+        assert_eq!(verified.lock().len(), 1);
+        assert_eq!(
+            verified.verify(&verifier, &token),
+            Ok(Principal::User(user))
+        );
+        let expiry = expiry(&token).unwrap();
+        assert!(expiry > now_secs());
+        // A token differing in its signature is checked, not remembered.
+        let forged = format!("{}x", &token[..token.len() - 1]);
+        assert!(verified.verify(&verifier, &forged).is_err());
+        assert_eq!(verified.lock().len(), 1);
     }
 }

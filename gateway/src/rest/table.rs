@@ -113,6 +113,10 @@ impl RouteTable {
                 }
             }
         }
+        anyhow::ensure!(
+            !routes.is_empty(),
+            "the descriptor set carries no google.api.http annotations"
+        );
         Ok(Self { routes })
     }
 
