@@ -104,6 +104,16 @@ struct Server {
     url: String,
 }
 
+impl Drop for Server {
+    /// The processes end with the benchmark, whatever happens to it.
+    fn drop(&mut self) {
+        for child in [&mut self.worker, &mut self.rest] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -163,6 +173,9 @@ fn start_server(dir: &std::path::Path, poll_interval: &str) -> Server {
             .env("FIP_REGISTRY__HEALTH_CHECK_INTERVAL", "0s")
             .env("FIP_REGISTRY__UNAVAILABLE_AFTER", "0s")
             .env("FIP_LOG_FILTER", "warn")
+            // The load comes from one user on one address by design.
+            .env("FIP_GATEWAY__RATE_LIMIT_PER_ADDRESS__BURST", "0")
+            .env("FIP_GATEWAY__RATE_LIMIT_PER_USER__BURST", "0")
             .env_remove("FIP_DATABASE_URL")
             .env_remove("FIP_REDIS_URL")
             .stdout(Stdio::piped());
@@ -226,7 +239,7 @@ async fn main() {
         ..Default::default()
     })
     .await;
-    let mut server = start_server(dir.path(), "1s");
+    let server = start_server(dir.path(), "1s");
     let channel = Channel::from_shared(server.url.clone())
         .unwrap()
         .connect()
@@ -407,9 +420,6 @@ async fn main() {
     }
     let requests = emulator.requests().len();
     println!("requests seen by the server: {requests}");
-    for child in [&mut server.worker, &mut server.rest] {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(server);
     emulator.stop().await;
 }

@@ -71,6 +71,34 @@ fn secret_aad(job: &Job) -> Vec<u8> {
     format!("fip-job:{}", job.id).into_bytes()
 }
 
+/// What a poll can change on a job; equal before and after means no write.
+#[derive(PartialEq)]
+struct Fingerprint {
+    status: Status,
+    progress: i64,
+    remote_code: Option<i64>,
+    remote_state: String,
+    remote_position: Option<i64>,
+    current_step: String,
+    log_cursor: i64,
+    poll_failures: i64,
+}
+
+impl Fingerprint {
+    fn of(job: &Job) -> Self {
+        Self {
+            status: job.status,
+            progress: job.progress,
+            remote_code: job.remote_code,
+            remote_state: job.remote_state.clone(),
+            remote_position: job.remote_position,
+            current_step: job.current_step.clone(),
+            log_cursor: job.log_cursor,
+            poll_failures: job.poll_failures,
+        }
+    }
+}
+
 /// A failure that ends a job, with what the user can do about it.
 struct Failure {
     reason: &'static str,
@@ -238,6 +266,12 @@ impl Worker {
 
     fn work_dir(&self, job: &Job) -> PathBuf {
         self.settings.work_dir.join(&job.id)
+    }
+
+    /// Whether an unchanged job should still be written, so that jobs being
+    /// followed never look abandoned to the reconciliation.
+    fn due_for_save(&self, job: &Job) -> bool {
+        now_millis() - job.updated_at > (self.settings.stale_after.as_millis() / 3) as i64
     }
 
     /// Saves a job and, for a child, its parent's derived state.
@@ -650,6 +684,7 @@ impl Worker {
                     .await;
             }
         };
+        let before = Fingerprint::of(&job);
         job.poll_failures = 0;
         job.remote_observed_at = Some(now_millis());
         match &run.code {
@@ -684,6 +719,13 @@ impl Worker {
             });
         }
         match run.state {
+            RunState::Queued if Fingerprint::of(&job) == before && !self.due_for_save(&job) => {
+                // Nothing changed: skip the write (thousands of waiting jobs).
+                Ok(Next::After(self.settings.poll_interval))
+            }
+            RunState::Running if Fingerprint::of(&job) == before && !self.due_for_save(&job) => {
+                Ok(Next::After(self.settings.poll_interval))
+            }
             RunState::Queued => {
                 let changed = job.status != Status::Queued;
                 job.status = Status::Queued;
