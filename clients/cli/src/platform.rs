@@ -137,12 +137,7 @@ pub async fn start(config: Config, selection: &Selection) -> anyhow::Result<Plat
         let stop = shutdown.clone();
         let gateway = fip_gateway::Gateway::new(config.clone(), &keys, peers.clone())
             .context("starting the gateway")?;
-        tasks.spawn(async move {
-            (
-                "gateway".to_string(),
-                gateway.serve(listener, stop).await,
-            )
-        });
+        tasks.spawn(async move { ("gateway".to_string(), gateway.serve(listener, stop).await) });
         wait_serving(addr, Duration::from_secs(20))
             .await
             .context("waiting for the gateway to see every service")?;

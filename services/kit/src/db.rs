@@ -173,10 +173,12 @@ pub async fn drop_schemas_with_prefix(url: &str, prefix: &str) -> anyhow::Result
         .max_connections(1)
         .connect(url)
         .await?;
-    let rows = sqlx::query("SELECT nspname::text AS nspname FROM pg_namespace WHERE starts_with(nspname::text, $1)")
-        .bind(prefix)
-        .fetch_all(&pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT nspname::text AS nspname FROM pg_namespace WHERE starts_with(nspname::text, $1)",
+    )
+    .bind(prefix)
+    .fetch_all(&pool)
+    .await?;
     for row in rows {
         use sqlx::Row;
         let name: String = row.try_get("nspname")?;

@@ -153,5 +153,8 @@ fn large_file() {
         files.len(),
         started.elapsed().as_millis()
     );
-    assert_eq!(files.iter().map(|f| f.variant_count).sum::<u64>(), 1_500_000);
+    assert_eq!(
+        files.iter().map(|f| f.variant_count).sum::<u64>(),
+        1_500_000
+    );
 }
