@@ -245,9 +245,12 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
 
     // The service, in a process of its own.
     let data_dir = tmp.path().join("data");
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("--serve")
-        .arg(&data_dir)
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("--serve").arg(&data_dir);
+    if args.tuned {
+        command.arg("--tuned-transport");
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
