@@ -1,14 +1,16 @@
 //! Gateway overhead under load, on loopback.
 //!
-//! Three processes: the user service, the gateway in front of it, and this
-//! one generating load (the same binary re-executed with a role). For a
-//! fixed time and concurrency it calls `GetCurrentUser` (authenticated):
+//! Three processes: the services (user, registry, files and jobs, with an
+//! emulated Cloudgene server, one user and one submitted job), the gateway
+//! in front of them, and this one generating load (the same binary
+//! re-executed with a role). For a fixed time and concurrency it reads the
+//! job (authenticated):
 //!
-//! 1. as REST through the gateway (`GET /api/auth/user`, HTTP/1.1 keep-alive),
-//! 2. as gRPC through the gateway (HTTP/2),
-//! 3. as gRPC directly to the user service (the baseline),
+//! 1. as REST through the gateway (`GET /api/jobs/{id}`, HTTP/1.1 keep-alive),
+//! 2. as gRPC through the gateway (`JobService/GetJob`, HTTP/2),
+//! 3. as gRPC directly to the jobs service (the baseline),
 //!
-//! and prints throughput, p50 and p99 latency, each as a ratio to the
+//! and prints throughput, p50 and p99 latency, throughput as a ratio to the
 //! baseline, and the gateway's peak resident memory under load.
 //!
 //! `cargo bench -p fip-gateway --bench gateway` (defaults: 8 s per phase,
@@ -21,13 +23,27 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fip_kit::auth::Keys;
+use fip_kit::auth::{Keys, Role, TokenIssuer, UserPrincipal};
 use fip_kit::config::{Config, RateQuota};
 use fip_kit::mesh::{Peers, ServiceName};
 use fip_kit::serve::{self, Context};
 use fip_kit::testing::with_token;
+use fip_proto::common::v1::GenomeBuild;
+use fip_proto::files::v1 as files;
+use fip_proto::files::v1::file_service_client::FileServiceClient;
+use fip_proto::jobs::v1 as jobs;
+use fip_proto::jobs::v1::GetJobRequest;
+use fip_proto::jobs::v1::job_service_client::JobServiceClient;
+use fip_proto::registry::v1 as registry;
+use fip_proto::registry::v1::registry_service_client::RegistryServiceClient;
+use fip_proto::user::v1::credential_service_client::CredentialServiceClient;
 use fip_proto::user::v1::user_service_client::UserServiceClient;
-use fip_proto::user::v1::{GetCurrentUserRequest, LoginRequest, RegisterRequest};
+use fip_proto::user::v1::{
+    GetCurrentUserRequest, LoginRequest, PutServiceCredentialRequest, RegisterRequest,
+};
+use fip_tests::cloudgene::{self, Emulator};
+use fip_tests::fixtures::VcfSpec;
+use futures::future::BoxFuture;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
@@ -38,6 +54,10 @@ fn config(data_dir: &Path) -> Config {
         ..Config::default()
     };
     config.auth.generate_missing_keys = true;
+    // Only the emulated server: nothing leaves the machine.
+    config.registry.seed_catalog = false;
+    config.registry.health_check_interval = Duration::ZERO;
+    config.registry.unavailable_after = Duration::ZERO;
     // The limits stay on (their cost is part of the measure) but never bite.
     let unlimited = RateQuota {
         burst: u32::MAX,
@@ -58,13 +78,11 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// A child: serves one part, prints its address, stops when stdin closes.
-async fn serve_role(role: &str, data_dir: &str, user_url: Option<&String>) -> anyhow::Result<()> {
+/// A child: serves one part, prints what the driver needs, stops when
+/// stdin closes.
+async fn serve_role(role: &str, data_dir: &str, urls: Option<&String>) -> anyhow::Result<()> {
     let config = Arc::new(config(Path::new(data_dir)));
-    let keys = Keys::load(&config, role == "user")?;
     let shutdown = CancellationToken::new();
-    let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let addr = listener.local_addr()?;
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let mut sink = Vec::new();
@@ -72,59 +90,241 @@ async fn serve_role(role: &str, data_dir: &str, user_url: Option<&String>) -> an
         stop.cancel();
     });
     match role {
-        "user" => {
-            // The registry is named but never called by the measured RPC.
-            let peers = Peers::new([(ServiceName::Registry, "http://127.0.0.1:9".to_string())])?;
-            let ctx = Context::new(
-                ServiceName::User,
-                config.clone(),
-                keys,
-                peers,
-                shutdown.clone(),
-            )?;
-            let hosted = fip_user::start(&ctx).await?;
-            println!("ready {addr}");
-            serve::serve(listener, hosted, ctx.verifier.clone(), shutdown).await
-        }
+        "services" => services(config, shutdown).await,
         "gateway" => {
-            let url = user_url.expect("the gateway role needs the user service's URL");
-            let peers = Peers::new([(ServiceName::User, url.clone())])?;
+            let urls = urls.expect("the gateway role needs the services' URLs");
+            let peers = Peers::new(urls.split(',').map(|pair| {
+                let (name, url) = pair.split_once('=').expect("name=url");
+                (name.parse().expect("a service name"), url.to_string())
+            }))?;
+            let keys = Keys::load(&config, false)?;
             let gateway = fip_gateway::Gateway::new(config, &keys, peers)?;
-            println!("ready {addr}");
+            let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            println!("ready {}", listener.local_addr()?);
             gateway.serve(listener, shutdown).await
         }
         other => anyhow::bail!("unknown role {other}"),
     }
 }
 
-/// A child process and its address.
+/// The services behind the gateway, with an emulated imputation server,
+/// one researcher and one job; prints `ready <urls> <token> <job id>`.
+async fn services(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let keys = Keys::load(&config, true)?;
+    let names = [
+        ServiceName::User,
+        ServiceName::Registry,
+        ServiceName::Files,
+        ServiceName::Jobs,
+    ];
+    let mut listeners = Vec::new();
+    for name in names {
+        listeners.push((
+            name,
+            serve::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?,
+        ));
+    }
+    let urls: Vec<(ServiceName, String)> = listeners
+        .iter()
+        .map(|(name, l)| Ok((*name, format!("http://{}", l.local_addr()?))))
+        .collect::<anyhow::Result<_>>()?;
+    let peers = Peers::new(urls.clone())?;
+    let mut tasks = Vec::new();
+    for (name, listener) in listeners {
+        let ctx = Context::new(
+            name,
+            config.clone(),
+            keys.clone(),
+            peers.clone(),
+            shutdown.clone(),
+        )?;
+        let hosted = match name {
+            ServiceName::User => fip_user::start(&ctx).await?,
+            ServiceName::Registry => fip_registry::start(&ctx).await?,
+            ServiceName::Files => fip_files::start(&ctx).await?,
+            _ => fip_jobs::start(&ctx).await?,
+        };
+        tasks.push(tokio::spawn(serve::serve(
+            listener,
+            hosted,
+            ctx.verifier.clone(),
+            shutdown.clone(),
+        )));
+    }
+    let emulator = Emulator::start(cloudgene::Config::default()).await;
+    let url = |name: ServiceName| peers.url(name).expect("started").to_string();
+    let (token, job) = fixture_job(&config, &keys, &url, &emulator).await?;
+    let list = urls
+        .iter()
+        .map(|(name, url)| format!("{name}={url}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    println!("ready {list} {token} {job}");
+    for task in tasks {
+        task.await??;
+    }
+    emulator.stop().await;
+    Ok(())
+}
+
+/// Registers an emulated service and panel, a researcher with a
+/// credential, uploads a VCF and submits it; returns the token and job id.
+async fn fixture_job(
+    config: &Config,
+    keys: &Keys,
+    url: &impl Fn(ServiceName) -> String,
+    emulator: &Emulator,
+) -> anyhow::Result<(String, String)> {
+    let issuer = TokenIssuer::new(keys.user_signing.as_ref().expect("user key"), config)?;
+    let (admin, _) = issuer.issue(&UserPrincipal {
+        id: 1_000_000,
+        username: "admin".into(),
+        roles: vec![Role::Admin],
+    })?;
+    let mut registry = RegistryServiceClient::new(channel(&url(ServiceName::Registry)));
+    let service = registry
+        .create_service(with_token(
+            registry::CreateServiceRequest {
+                service: Some(registry::ImputationService {
+                    name: "Emulated".into(),
+                    slug: "emulated".into(),
+                    api_type: registry::ApiType::Michigan as i32,
+                    base_url: emulator.base_url().to_string(),
+                    supported_builds: vec![GenomeBuild::Hg38 as i32],
+                    is_active: true,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await?
+        .into_inner()
+        .service
+        .expect("a service");
+    let panel = registry
+        .create_reference_panel(with_token(
+            registry::CreateReferencePanelRequest {
+                service_id: service.id,
+                reference_panel: Some(registry::ReferencePanel {
+                    slug: "apps@h3africa-v6hc-s@1.0.0".into(),
+                    name: "H3Africa v6".into(),
+                    build: GenomeBuild::Hg38 as i32,
+                    populations: vec![registry::Population {
+                        id: "afr".into(),
+                        name: "AFR".into(),
+                        ..Default::default()
+                    }],
+                    is_active: true,
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await?
+        .into_inner()
+        .reference_panel
+        .expect("a panel");
+    let mut users = UserServiceClient::new(channel(&url(ServiceName::User)));
+    users
+        .register(RegisterRequest {
+            username: "bench".into(),
+            email: "bench@example.org".into(),
+            password: "Bench-Password-42".into(),
+            first_name: "Bench".into(),
+            last_name: "Mark".into(),
+            ..Default::default()
+        })
+        .await?;
+    let token = users
+        .login(LoginRequest {
+            username: "bench".into(),
+            password: "Bench-Password-42".into(),
+        })
+        .await?
+        .into_inner()
+        .access_token;
+    CredentialServiceClient::new(channel(&url(ServiceName::User)))
+        .put_service_credential(with_token(
+            PutServiceCredentialRequest {
+                service_id: service.id,
+                api_token: emulator.issue_token("bench"),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await?;
+    let vcf = VcfSpec::new(25, 60)
+        .chromosomes(["20"])
+        .phased(true)
+        .build()
+        .bgzf();
+    let mut upload = vec![files::UploadFileRequest {
+        data: Some(files::upload_file_request::Data::Metadata(
+            files::UploadFileMetadata {
+                name: "study.vcf.gz".into(),
+                ..Default::default()
+            },
+        )),
+    }];
+    upload.push(files::UploadFileRequest {
+        data: Some(files::upload_file_request::Data::Chunk(vcf)),
+    });
+    let file = FileServiceClient::new(channel(&url(ServiceName::Files)))
+        .upload_file(with_token(tokio_stream::iter(upload), &token))
+        .await?
+        .into_inner()
+        .file
+        .expect("a file");
+    let job = JobServiceClient::new(channel(&url(ServiceName::Jobs)))
+        .submit_job(with_token(
+            jobs::SubmitJobRequest {
+                name: "bench".into(),
+                service_id: service.id,
+                reference_panel_id: panel.id,
+                build: GenomeBuild::Hg38 as i32,
+                population: "afr".into(),
+                input_file_id: file.id,
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await?
+        .into_inner()
+        .job
+        .expect("a job");
+    Ok((token, job.id))
+}
+
+/// A child process and what it printed when ready.
 struct Part {
     child: Child,
-    addr: SocketAddr,
+    ready: Vec<String>,
 }
 
 impl Part {
-    fn spawn(role: &str, data_dir: &Path, user_url: Option<&str>) -> anyhow::Result<Self> {
+    fn spawn(role: &str, data_dir: &Path, urls: Option<&str>) -> anyhow::Result<Self> {
         let mut command = Command::new(std::env::current_exe()?);
         command
             .args(["--role", role, data_dir.to_str().unwrap()])
-            .args(user_url)
+            .args(urls)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("piped");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
+        let ready: Vec<String> = line
             .trim()
             .strip_prefix("ready ")
             .ok_or_else(|| anyhow::anyhow!("{role} did not start: {line:?}"))?
-            .parse()?;
-        Ok(Self { child, addr })
+            .split(' ')
+            .map(str::to_string)
+            .collect();
+        Ok(Self { child, ready })
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.ready[0])
     }
 
     /// Resident memory (VmRSS) in KiB.
@@ -239,107 +439,141 @@ async fn drive() -> anyhow::Result<()> {
     let concurrency: usize = env_or("FIP_BENCH_CONCURRENCY", 32);
     let length = Duration::from_secs(seconds);
     let dir = tempfile::tempdir()?;
-    // Keys first, so that both children load the same ones.
-    Keys::load(&config(dir.path()), true)?;
-    let user = Part::spawn("user", dir.path(), None)?;
-    let gateway = Part::spawn("gateway", dir.path(), Some(&user.url()))?;
+    let services = Part::spawn("services", dir.path(), None)?;
+    let [urls, token, job_id] = &services.ready[..] else {
+        anyhow::bail!("the services printed {:?}", services.ready);
+    };
+    let gateway = Part::spawn("gateway", dir.path(), Some(urls))?;
     let idle_rss = gateway.rss_kib();
+    let jobs_url = urls
+        .split(',')
+        .find_map(|p| p.strip_prefix("jobs="))
+        .expect("the jobs service's URL")
+        .to_string();
 
-    let direct = channel(&user.url());
-    let mut users = UserServiceClient::new(direct.clone());
-    users
-        .register(RegisterRequest {
-            username: "bench".into(),
-            email: "bench@example.org".into(),
-            password: "Bench-Password-42".into(),
-            first_name: "Bench".into(),
-            last_name: "Mark".into(),
-            ..Default::default()
-        })
-        .await?;
-    let token = users
-        .login(LoginRequest {
-            username: "bench".into(),
-            password: "Bench-Password-42".into(),
-        })
-        .await?
-        .into_inner()
-        .access_token;
-
+    let user_url = urls
+        .split(',')
+        .find_map(|p| p.strip_prefix("user="))
+        .expect("the user service's URL")
+        .to_string();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .tcp_nodelay(true)
         .build()?;
-    let rest_url = format!("{}/api/auth/user", gateway.url());
-    let rest = {
-        let (http, token) = (http.clone(), token.clone());
-        move || {
-            let (http, url, token) = (http.clone(), rest_url.clone(), token.clone());
-            async move {
-                match http.get(&url).bearer_auth(&token).send().await {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    other => {
-                        eprintln!("call failed: {other:?}");
-                        false
-                    }
-                }
-            }
-        }
-    };
-    let grpc_call = |channel: Channel, token: String| {
-        move || {
-            let mut client = UserServiceClient::new(channel.clone());
-            let request = with_token(GetCurrentUserRequest {}, &token);
-            async move {
-                match client.get_current_user(request).await {
-                    Ok(_) => true,
-                    Err(status) => {
-                        eprintln!("call failed: {status:?}");
-                        false
-                    }
-                }
-            }
-        }
-    };
-    let via_gateway = grpc_call(channel(&gateway.url()), token.clone());
-    let baseline = grpc_call(direct, token.clone());
-
-    let figures = [
-        phase(
-            "gRPC direct to the user service",
-            concurrency,
-            length,
-            &gateway,
-            baseline,
-        )
-        .await,
-        phase(
-            "REST through the gateway",
-            concurrency,
-            length,
-            &gateway,
-            rest,
-        )
-        .await,
-        phase(
-            "gRPC through the gateway",
-            concurrency,
-            length,
-            &gateway,
-            via_gateway,
-        )
-        .await,
-    ];
-    let base = &figures[0];
     println!(
-        "\nGetCurrentUser, {concurrency} concurrent callers, {seconds} s per phase, loopback, {} CPUs\n",
+        "\n{concurrency} concurrent callers, {seconds} s per phase, loopback, {} CPUs",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)
     );
+    for call in [Call::Job(job_id.clone()), Call::User] {
+        let (title, path, direct_url) = match &call {
+            Call::Job(id) => ("GetJob", format!("/api/jobs/{id}"), &jobs_url),
+            Call::User => ("GetCurrentUser", "/api/auth/user".to_string(), &user_url),
+        };
+        let rest = rest_caller(
+            http.clone(),
+            format!("{}{path}", gateway.url()),
+            token.clone(),
+        );
+        let via = grpc_caller(channel(&gateway.url()), token.clone(), call.clone());
+        let direct = grpc_caller(channel(direct_url), token.clone(), call.clone());
+        let figures = [
+            phase(
+                "gRPC, direct to the service",
+                concurrency,
+                length,
+                &gateway,
+                direct,
+            )
+            .await,
+            phase(
+                "REST through the gateway",
+                concurrency,
+                length,
+                &gateway,
+                rest,
+            )
+            .await,
+            phase(
+                "gRPC through the gateway",
+                concurrency,
+                length,
+                &gateway,
+                via,
+            )
+            .await,
+        ];
+        report(&format!("{title} (REST: GET {path})"), &figures);
+    }
+    println!("\ngateway RSS idle: {:.1} MiB", idle_rss as f64 / 1024.0);
+    drop(gateway);
+    drop(services);
+    Ok(())
+}
+
+/// The measured call.
+#[derive(Clone)]
+enum Call {
+    Job(String),
+    User,
+}
+
+fn rest_caller(
+    http: reqwest::Client,
+    url: String,
+    token: String,
+) -> impl Fn() -> BoxFuture<'static, bool> + Clone + Send + 'static {
+    move || {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        Box::pin(async move {
+            match http.get(&url).bearer_auth(&token).send().await {
+                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                other => {
+                    eprintln!("call failed: {other:?}");
+                    false
+                }
+            }
+        })
+    }
+}
+
+fn grpc_caller(
+    channel: Channel,
+    token: String,
+    call: Call,
+) -> impl Fn() -> BoxFuture<'static, bool> + Clone + Send + 'static {
+    move || {
+        let (channel, token, call) = (channel.clone(), token.clone(), call.clone());
+        Box::pin(async move {
+            let result = match call {
+                Call::Job(id) => JobServiceClient::new(channel)
+                    .get_job(with_token(GetJobRequest { id }, &token))
+                    .await
+                    .map(drop),
+                Call::User => UserServiceClient::new(channel)
+                    .get_current_user(with_token(GetCurrentUserRequest {}, &token))
+                    .await
+                    .map(drop),
+            };
+            match result {
+                Ok(()) => true,
+                Err(status) => {
+                    eprintln!("call failed: {status:?}");
+                    false
+                }
+            }
+        })
+    }
+}
+
+/// Prints one call's figures as a table.
+fn report(title: &str, figures: &[Figures]) {
+    let base = &figures[0];
+    println!("\n{title}\n");
     println!("| path | req/s | p50 | p99 | throughput vs direct | errors | gateway RSS peak |");
     println!("|---|---|---|---|---|---|---|");
-    for f in &figures {
+    for f in figures {
         println!(
             "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {} | {} |",
             f.name,
@@ -355,10 +589,6 @@ async fn drive() -> anyhow::Result<()> {
             },
         );
     }
-    println!("\ngateway RSS idle: {:.1} MiB", idle_rss as f64 / 1024.0);
-    drop(gateway);
-    drop(user);
-    Ok(())
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

@@ -158,6 +158,80 @@ mod tests {
     use super::*;
     use fip_kit::auth::{Keys, Role, TokenIssuer, UserPrincipal};
     use fip_kit::config::Config;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::ServiceExt;
+
+    type Inner = tower::util::BoxCloneService<Request<Body>, Response, Infallible>;
+
+    /// The edge in front of a service that counts the calls reaching it.
+    struct Edge {
+        service: Auth<Inner>,
+        reached: Arc<AtomicUsize>,
+        target: Target,
+    }
+
+    impl Edge {
+        fn new(target: Target) -> Self {
+            let config = Config::default();
+            let keys = Keys::ephemeral();
+            let verifier = Arc::new(TokenVerifier::new(&keys, &config).unwrap());
+            let reached = Arc::new(AtomicUsize::new(0));
+            let counter = reached.clone();
+            let inner = tower::service_fn(move |_: Request<Body>| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, Infallible>(Response::new(Body::empty())) }
+            });
+            Self {
+                service: AuthLayer::new(verifier).layer(tower::util::BoxCloneService::new(inner)),
+                reached,
+                target,
+            }
+        }
+
+        async fn call(&self, token: Option<&str>) -> Response {
+            let mut builder = Request::builder().uri("/api/auth/user");
+            if let Some(token) = token {
+                builder = builder.header("authorization", format!("Bearer {token}"));
+            }
+            let mut request = builder.body(Body::empty()).unwrap();
+            request.extensions_mut().insert(self.target.clone());
+            self.service.clone().oneshot(request).await.unwrap()
+        }
+
+        fn reached(&self) -> usize {
+            self.reached.load(Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_or_missing_tokens_never_reach_the_service() {
+        let private = Target::Grpc {
+            service: "fip.user.v1.UserService".into(),
+            method: "GetCurrentUser".into(),
+            web: false,
+        };
+        let edge = Edge::new(private);
+        for token in [None, Some("forged.token.here")] {
+            let response = edge.call(token).await;
+            assert_eq!(response.headers()["grpc-status"], "16");
+        }
+        assert_eq!(edge.reached(), 0);
+
+        let public = Target::Grpc {
+            service: "fip.user.v1.UserService".into(),
+            method: "Login".into(),
+            web: false,
+        };
+        let edge = Edge::new(public);
+        edge.call(None).await;
+        assert_eq!(edge.reached(), 1, "public calls pass without a token");
+        let refused = edge.call(Some("forged")).await;
+        assert_eq!(
+            refused.headers()["grpc-status"],
+            "16",
+            "a bad token is refused even there"
+        );
+    }
 
     #[test]
     fn verified_tokens_are_remembered_and_forged_ones_refused() {

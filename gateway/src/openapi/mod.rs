@@ -340,7 +340,7 @@ fn responses(route: &Route, schemas: &mut Schemas) -> Value {
         return json!({
             "200": {
                 "description": format!(
-                    "A stream of `{}` messages: Server-Sent Events (one `data:` line of JSON each) when `Accept: text/event-stream`, else newline-delimited JSON.",
+                    "A stream of `{}` messages: Server-Sent Events (one `data:` line of JSON each) when `Accept: text/event-stream`, else newline-delimited JSON. Authenticated like any call, with the `Authorization` header: browsers read it with `fetch` (EventSource cannot send headers).",
                     output.full_name()
                 ),
                 "content": {

@@ -265,11 +265,10 @@ pub fn not_found(call: &Call) -> Response {
 
 /// 405 with `Allow` for a path served under other methods.
 pub fn method_not_allowed(call: &Call, allowed: &[Method]) -> Response {
-    let mut response = call.error(&Status::new(
-        Code::InvalidArgument,
-        "method not allowed on this route",
-    ));
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    let status = Status::new(Code::InvalidArgument, "method not allowed on this route");
+    let mut body = error::body(&status, &call.trace_id);
+    body["code"] = Value::from(StatusCode::METHOD_NOT_ALLOWED.as_u16());
+    let mut response = json_response(StatusCode::METHOD_NOT_ALLOWED, &body, HeaderMap::new());
     let allow = allowed
         .iter()
         .map(Method::as_str)
