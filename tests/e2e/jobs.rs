@@ -268,6 +268,19 @@ async fn a_job_runs_to_decrypted_results_with_qc() {
     let world = World::start().await;
     let ada = world.researcher("ada", true).await;
     let file = world.upload(&ada, &study()).await;
+    // The inbox's own stream, opened before the job exists, so the
+    // completion notice (sent right after the job is saved) cannot be missed.
+    let mut inbox =
+        fip_proto::notify::v1::notification_service_client::NotificationServiceClient::new(
+            world.channel(),
+        )
+        .watch_notifications(with_token(
+            fip_proto::notify::v1::WatchNotificationsRequest::default(),
+            &ada.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     let job = world
         .submit(&ada, world.submission(&file))
         .await
@@ -353,22 +366,20 @@ async fn a_job_runs_to_decrypted_results_with_qc() {
         );
     }
     // Notified on the web.
-    let inbox = fip_proto::notify::v1::notification_service_client::NotificationServiceClient::new(
-        world.channel(),
-    )
-    .list_notifications(with_token(
-        fip_proto::notify::v1::ListNotificationsRequest::default(),
-        &ada.token,
-    ))
+    let notified = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(message) = inbox.message().await.unwrap() {
+            if message.notification.is_some_and(|n| {
+                n.job_id == job.id
+                    && n.r#type == fip_proto::notify::v1::NotificationType::JobCompleted as i32
+            }) {
+                return true;
+            }
+        }
+        false
+    })
     .await
-    .unwrap()
-    .into_inner()
-    .notifications;
-    assert!(
-        inbox.iter().any(|n| n.job_id == job.id
-            && n.r#type == fip_proto::notify::v1::NotificationType::JobCompleted as i32),
-        "{inbox:?}"
-    );
+    .unwrap_or(false);
+    assert!(notified, "a completion notice reaches the user's inbox");
     let history = JobServiceClient::new(world.channel())
         .list_job_status_updates(with_token(
             jobs::ListJobStatusUpdatesRequest {

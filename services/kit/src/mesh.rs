@@ -95,6 +95,8 @@ impl Peers {
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(INTERNAL_CALL_TIMEOUT)
                 .tcp_nodelay(true)
+                .initial_stream_window_size(Some(4 * 1024 * 1024))
+                .initial_connection_window_size(Some(8 * 1024 * 1024))
                 .http2_keep_alive_interval(Duration::from_secs(30))
                 .keep_alive_while_idle(true);
             channels.insert(name, (url, endpoint.connect_lazy()));

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -102,11 +102,21 @@ pub async fn serve(
             set_all(&reporter, &names, ServingStatus::NotServing).await;
         }
     };
+    // Bulk transfers (uploads, downloads) need room: HTTP/2 windows of a
+    // few MiB instead of the 64 KiB default, so a stream is not stalled
+    // waiting for window updates.
     Server::builder()
+        .initial_stream_window_size(Some(4 * 1024 * 1024))
+        .initial_connection_window_size(Some(8 * 1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_grpc())
         .layer(AuthLayer::new(verifier))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+        // Small request/answer exchanges must not wait for Nagle's algorithm
+        // (tonic ignores `tcp_nodelay` when handed a listener).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            stopping,
+        )
         .await?;
     tracing::debug!(service = %hosted.name, "stopped");
     Ok(())
