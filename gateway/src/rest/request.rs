@@ -257,6 +257,23 @@ mod tests {
     }
 
     #[test]
+    fn dotted_names_reach_nested_fields() {
+        let desc = pool()
+            .get_message_by_name("fip.user.v1.UpdateProfileRequest")
+            .unwrap();
+        let mut root = Map::new();
+        set_text(&mut root, &desc, "user.first_name", "Ada", true).unwrap();
+        set_text(&mut root, &desc, "user.institution", "Engines", true).unwrap();
+        assert_eq!(
+            Value::Object(root),
+            serde_json::json!({"user": {"first_name": "Ada", "institution": "Engines"}})
+        );
+        let mut root = Map::new();
+        assert!(set_text(&mut root, &desc, "user.nope", "x", true).is_err());
+        assert!(set_text(&mut root, &desc, "user.first_name.x", "x", true).is_err());
+    }
+
+    #[test]
     fn bad_input_is_a_validation_error() {
         let (r, params) = route(http::Method::GET, "/api/services/abc");
         assert!(build(&r, &params, None, b"").is_err());
