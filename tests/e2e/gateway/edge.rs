@@ -287,3 +287,73 @@ async fn cors_preflights_answer_and_request_ids_echo() {
     assert_eq!(response.metadata().get("x-request-id").unwrap(), "grpc-777");
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn the_web_ui_is_served_beside_the_api() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(
+        web.path().join("index.html"),
+        "<!doctype html><title>hub</title>",
+    )
+    .unwrap();
+    std::fs::write(web.path().join("app.js"), "console.log('hub')").unwrap();
+    let dir = web.path().to_path_buf();
+    let platform = TestPlatform::start_with(move |config| {
+        config.gateway.web_dir = Some(dir);
+    })
+    .await;
+    let rest = Rest::new(&platform);
+    let get = |path: &str| rest.http().get(rest.url(path)).send();
+    let index = get("/").await.unwrap();
+    assert_eq!(index.status(), StatusCode::OK);
+    assert!(index.text().await.unwrap().contains("<title>hub</title>"));
+    let script = get("/app.js").await.unwrap();
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    // A client-side route of the UI gets the page; the API keeps its 404s.
+    let route = get("/settings/services/1").await.unwrap();
+    assert_eq!(route.status(), StatusCode::OK);
+    assert!(route.text().await.unwrap().contains("<title>hub</title>"));
+    let missing = rest.get("/api/no/such/route", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json["error"], "NOT_FOUND");
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn each_user_has_a_bucket_of_their_own() {
+    let platform = TestPlatform::start_with(|config| {
+        config.gateway.rate_limit_per_user = RateQuota {
+            burst: 3,
+            per_second: 0.001,
+        };
+    })
+    .await;
+    let rest = Rest::new(&platform);
+    let ada = platform.user_token(41, &[fip_kit::auth::Role::Researcher]);
+    let bob = platform.user_token(42, &[fip_kit::auth::Role::Researcher]);
+    for _ in 0..3 {
+        let answer = rest.get("/api/services", Some(&ada)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+    let limited = rest.get("/api/services", Some(&ada)).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.json["error"], "RATE_LIMITED");
+    let mut registry = fip_proto::registry::v1::registry_service_client::RegistryServiceClient::new(
+        platform.channel.clone(),
+    );
+    let status = registry
+        .list_services(with_token(Default::default(), &ada))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    // Another user from the same address is not held back.
+    let other = rest.get("/api/services", Some(&bob)).await;
+    assert_eq!(other.status, StatusCode::OK);
+    assert_eq!(other.headers["ratelimit-remaining"], "2");
+    platform.stop().await;
+}
