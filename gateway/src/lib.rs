@@ -213,7 +213,7 @@ async fn dispatch(State(state): State<Arc<Dispatch>>, request: Request<Body>) ->
                 Err(never) => match never {},
             }
         }
-        Target::Rest(_) => state.rest.clone().handle(request).await,
+        Target::Rest { .. } => state.rest.clone().handle(request).await,
         Target::OpenApi => {
             let mut response = Response::new(Body::from(state.openapi.as_str().to_owned()));
             response.headers_mut().insert(

@@ -28,8 +28,10 @@ pub enum Target {
         method: String,
         web: bool,
     },
-    /// A REST route; `None` when no route matches (answered 404/405).
-    Rest(Option<Box<Matched>>),
+    /// A REST route, and whether it is public (the matched route and its
+    /// path variables are a [`Matched`] extension); not found when no route
+    /// matches (answered 404/405).
+    Rest { public: bool },
     /// `GET /api/openapi.json`.
     OpenApi,
     /// Anything else: the web UI's static assets.
@@ -43,8 +45,8 @@ impl Target {
             Target::Grpc {
                 service, method, ..
             } => is_public_method(service, method),
-            Target::Rest(Some(matched)) => matched.route.public,
-            Target::Rest(None) | Target::OpenApi | Target::Web => true,
+            Target::Rest { public } => *public,
+            Target::OpenApi | Target::Web => true,
         }
     }
 
@@ -55,7 +57,7 @@ impl Target {
         match self {
             Target::Grpc { service, .. } => !OPEN_SERVICES.contains(&service.as_str()),
             Target::Web => false,
-            Target::Rest(_) | Target::OpenApi => true,
+            Target::Rest { .. } | Target::OpenApi => true,
         }
     }
 
@@ -64,15 +66,16 @@ impl Target {
         match self {
             Target::Grpc { web: false, .. } => "grpc",
             Target::Grpc { web: true, .. } => "grpc-web",
-            Target::Rest(_) => "rest",
+            Target::Rest { .. } => "rest",
             Target::OpenApi => "openapi",
             Target::Web => "web",
         }
     }
 }
 
-/// Classifies a request against the route table.
-pub fn classify<B>(table: &RouteTable, request: &Request<B>) -> Target {
+/// Classifies a request against the route table; a matched REST route
+/// comes back beside the target.
+pub fn classify<B>(table: &RouteTable, request: &Request<B>) -> (Target, Option<Matched>) {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -81,25 +84,31 @@ pub fn classify<B>(table: &RouteTable, request: &Request<B>) -> Target {
     let path = request.uri().path();
     if content_type.starts_with("application/grpc") {
         let mut parts = path.trim_start_matches('/').splitn(2, '/');
-        return Target::Grpc {
+        let target = Target::Grpc {
             service: parts.next().unwrap_or_default().to_string(),
             method: parts.next().unwrap_or_default().to_string(),
             web: content_type.starts_with("application/grpc-web"),
         };
+        return (target, None);
     }
     if path.trim_end_matches('/') == OPENAPI_PATH {
-        return Target::OpenApi;
+        return (Target::OpenApi, None);
     }
     if path == "/api" || path.starts_with("/api/") {
         return match table.lookup(request.method(), path) {
-            Lookup::Found(route, params) => Target::Rest(Some(Box::new(Matched {
-                route: route.clone(),
-                params,
-            }))),
-            _ => Target::Rest(None),
+            Lookup::Found(route, params) => (
+                Target::Rest {
+                    public: route.public,
+                },
+                Some(Matched {
+                    route: route.clone(),
+                    params,
+                }),
+            ),
+            _ => (Target::Rest { public: true }, None),
         };
     }
-    Target::Web
+    (Target::Web, None)
 }
 
 /// Inserts the [`Target`] of each request into its extensions.
@@ -144,9 +153,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
-        let target = classify(&self.table, &request);
-        if let Target::Rest(Some(matched)) = &target {
-            request.extensions_mut().insert((**matched).clone());
+        let (target, matched) = classify(&self.table, &request);
+        if let Some(matched) = matched {
+            request.extensions_mut().insert(matched);
         }
         request.extensions_mut().insert(target);
         Box::pin(self.inner.call(request))

@@ -48,7 +48,7 @@ pub struct Rest {
 /// One matched REST request, as the edge classified it.
 #[derive(Clone)]
 pub struct Matched {
-    pub route: Route,
+    pub route: Arc<Route>,
     pub params: Vec<(String, String)>,
 }
 
@@ -88,10 +88,10 @@ impl Call {
 
 impl Rest {
     /// Answers one REST request.
-    pub async fn handle(self: Arc<Self>, request: Request<Body>) -> Response {
+    pub async fn handle(self: Arc<Self>, mut request: Request<Body>) -> Response {
         let call = Call::of(&request);
-        let matched = match request.extensions().get::<Matched>() {
-            Some(m) => m.clone(),
+        let matched = match request.extensions_mut().remove::<Matched>() {
+            Some(m) => m,
             None => match self.table.lookup(request.method(), request.uri().path()) {
                 Lookup::Found(route, params) => Matched {
                     route: route.clone(),

@@ -216,7 +216,7 @@ mod tests {
     fn route(method: http::Method, path: &str) -> (Route, Vec<(String, String)>) {
         let table = RouteTable::from_pool(pool()).unwrap();
         match table.lookup(&method, path) {
-            Lookup::Found(route, params) => (route.clone(), params),
+            Lookup::Found(route, params) => ((**route).clone(), params),
             other => panic!("{other:?}"),
         }
     }

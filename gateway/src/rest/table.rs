@@ -1,6 +1,8 @@
 //! The REST route table, derived from the `google.api.http` annotations of
 //! the public services in the descriptor pool. No route is written by hand.
 
+use std::sync::Arc;
+
 use fip_kit::mesh::ServiceName;
 use http::Method;
 use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor};
@@ -63,10 +65,13 @@ impl Route {
     }
 }
 
+/// Path variables and their values.
+type Bindings = Vec<(String, String)>;
+
 /// The outcome of looking a request up.
 #[derive(Debug)]
 pub enum Lookup<'a> {
-    Found(&'a Route, Vec<(String, String)>),
+    Found(&'a Arc<Route>, Vec<(String, String)>),
     /// The path matches routes of other methods only.
     MethodNotAllowed(Vec<Method>),
     NotFound,
@@ -75,14 +80,14 @@ pub enum Lookup<'a> {
 /// Every REST route of the public services.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
-    routes: Vec<Route>,
+    routes: Vec<Arc<Route>>,
 }
 
 impl RouteTable {
     /// Builds the table; an annotation that names a missing field, a bad
     /// template or two identical bindings is an error (a contract bug).
     pub fn from_pool(pool: &DescriptorPool) -> anyhow::Result<Self> {
-        let mut routes: Vec<Route> = Vec::new();
+        let mut routes: Vec<Arc<Route>> = Vec::new();
         for service in pool.services() {
             let name = service.full_name();
             if !name.starts_with("fip.") || is_internal(name) {
@@ -109,7 +114,7 @@ impl RouteTable {
                             route.template
                         );
                     }
-                    routes.push(route);
+                    routes.push(Arc::new(route));
                 }
             }
         }
@@ -120,7 +125,7 @@ impl RouteTable {
         Ok(Self { routes })
     }
 
-    pub fn routes(&self) -> &[Route] {
+    pub fn routes(&self) -> &[Arc<Route>] {
         &self.routes
     }
 
@@ -135,7 +140,7 @@ impl RouteTable {
         } else {
             method
         };
-        let mut best: Option<(&Route, Vec<(String, String)>, _)> = None;
+        let mut best: Option<(&Arc<Route>, Bindings, _)> = None;
         let mut others: Vec<Method> = Vec::new();
         for route in &self.routes {
             let Some((bindings, rank)) = route.template.matches(&segments) else {

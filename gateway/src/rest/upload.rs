@@ -75,6 +75,7 @@ fn upload_route(rest: &Rest) -> Option<&Route> {
         .routes()
         .iter()
         .find(|r| r.streaming == Streaming::Client && upload_fields(&r.rpc.input()).is_some())
+        .map(|r| &**r)
 }
 
 async fn form(request: axum::http::Request<Body>) -> Result<Multipart, Status> {
