@@ -523,3 +523,64 @@ async fn credentials_answer_alike_over_every_protocol() {
     assert_eq!(list, json!([]));
     platform.stop().await;
 }
+
+/// Runs `buf curl --protocol grpcweb` (HTTP/1.1, schema from the gateway's
+/// reflection) and returns its JSON answer.
+async fn buf_grpc_web(
+    platform: &TestPlatform,
+    method: &str,
+    body: Value,
+    token: Option<&str>,
+) -> Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let buf = root.join("tools/node_modules/.bin/buf");
+    assert!(
+        buf.exists(),
+        "buf is not installed: run scripts/install-tools (scripts/test does)"
+    );
+    let mut command = tokio::process::Command::new(buf);
+    command.args(["curl", "--protocol", "grpcweb", "-d", &body.to_string()]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let url = format!("{}/{method}", super::base(platform));
+    let output = command.arg(url).output().await.expect("buf runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("buf prints JSON")
+}
+
+#[tokio::test]
+async fn a_stock_grpc_web_client_gets_the_same_answers() {
+    let platform = TestPlatform::start().await;
+    let mut users = UserServiceClient::new(platform.channel.clone());
+    let registered = buf_grpc_web(
+        &platform,
+        "fip.user.v1.UserService/Register",
+        json!({"username": "buf_ada", "email": "buf_ada@example.org", "password": PASSWORD,
+               "first_name": "Ada", "last_name": "Lovelace"}),
+        None,
+    )
+    .await;
+    let login = users
+        .login(login_request("buf_ada"))
+        .await
+        .unwrap()
+        .into_inner();
+    let user = login.user.unwrap();
+    assert_eq!(registered["user"]["id"], user.id.to_string());
+    let me = buf_grpc_web(
+        &platform,
+        "fip.user.v1.UserService/GetCurrentUser",
+        json!({}),
+        Some(&login.access_token),
+    )
+    .await;
+    assert_eq!(me["user"]["username"], "buf_ada");
+    assert_eq!(me["user"]["email"], user.email);
+    assert_eq!(me["user"]["roles"], json!(["ROLE_RESEARCHER"]));
+    platform.stop().await;
+}
