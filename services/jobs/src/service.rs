@@ -326,6 +326,13 @@ impl Jobs {
 
     /// Saves a job, records the history entry and publishes the change.
     pub async fn save(&self, job: &Job, history: Option<&str>) -> Result<(), JobError> {
+        let event = self.persist(job, history).await?;
+        self.events.publish(event);
+        Ok(())
+    }
+
+    /// Saves a job and its history entry; returns the change to publish.
+    pub async fn persist(&self, job: &Job, history: Option<&str>) -> Result<JobEvent, JobError> {
         let id = self.store.save(job, history).await?;
         let update = match (id, history) {
             (Some(id), Some(message)) => Some(crate::model::StatusUpdate {
@@ -338,11 +345,10 @@ impl Jobs {
             }),
             _ => None,
         };
-        self.events.publish(JobEvent {
+        Ok(JobEvent {
             job: job.clone(),
             change: Change::Saved(update),
-        });
-        Ok(())
+        })
     }
 
     /// A job the user may see (admins see all); another user's is NOT_FOUND.

@@ -274,13 +274,16 @@ impl Worker {
         now_millis() - job.updated_at > (self.settings.stale_after.as_millis() / 3) as i64
     }
 
-    /// Saves a job and, for a child, its parent's derived state.
+    /// Saves a job and, for a child, its parent's derived state — the
+    /// parent first, so that whoever hears of the child's change finds the
+    /// parent already up to date.
     async fn save(&self, job: &mut Job, history: Option<&str>) -> anyhow::Result<()> {
         job.updated_at = now_millis();
-        self.jobs.save(job, history).await?;
+        let event = self.jobs.persist(job, history).await?;
         if let Some(parent) = &job.parent_job_id {
             self.jobs.refresh_parent(parent).await?;
         }
+        self.jobs.events.publish(event);
         Ok(())
     }
 
