@@ -5,10 +5,12 @@
 //! (`JOB_STATUS_QUEUED` → `"queued"`, `*_UNSPECIFIED` → `null`). On input,
 //! the short form, the full value name and the number are all accepted.
 
+use base64::Engine;
 use prost_reflect::{
-    DeserializeOptions, DynamicMessage, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor,
-    ReflectMessage, SerializeOptions,
+    DeserializeOptions, DynamicMessage, EnumDescriptor, FieldDescriptor, Kind, MapKey,
+    MessageDescriptor, ReflectMessage, SerializeOptions, Value as PValue,
 };
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 
 const SERIALIZE: SerializeOptions = SerializeOptions::new()
@@ -88,68 +90,130 @@ fn is_well_known(message: &MessageDescriptor) -> bool {
 
 /// The REST JSON of a message.
 pub fn to_json(message: &DynamicMessage) -> Value {
-    let mut value = message
-        .serialize_with_options(serde_json::value::Serializer, &SERIALIZE)
-        .unwrap_or(Value::Null);
-    decorate_message(&mut value, &message.descriptor());
-    value
+    serde_json::to_value(Rest(message)).unwrap_or(Value::Null)
 }
 
-fn decorate_message(value: &mut Value, desc: &MessageDescriptor) {
-    if is_well_known(desc) {
-        return;
+/// The REST JSON of a message, written straight to bytes (the answer body).
+pub fn to_json_bytes(message: &DynamicMessage) -> Vec<u8> {
+    serde_json::to_vec(&Rest(message)).unwrap_or_default()
+}
+
+/// The REST JSON of one field of a message (a `response_body`).
+pub fn field_to_json_bytes(message: &DynamicMessage, field: &FieldDescriptor) -> Vec<u8> {
+    if field.supports_presence() && !message.has_field(field) {
+        return b"null".to_vec();
     }
-    let Value::Object(map) = value else {
-        return;
-    };
-    for field in desc.fields() {
-        match map.get_mut(field.name()) {
-            Some(v) => decorate_field(v, &field),
-            None => {
-                let in_real_oneof = field.containing_oneof().is_some_and(|o| !o.is_synthetic());
-                if field.supports_presence() && !in_real_oneof {
-                    map.insert(field.name().to_string(), Value::Null);
+    serde_json::to_vec(&RestField { message, field }).unwrap_or_default()
+}
+
+/// Serializes a message in the platform's JSON mapping, field by field,
+/// without an intermediate tree. Well-known types keep proto3 JSON
+/// (prost-reflect writes them).
+struct Rest<'a>(&'a DynamicMessage);
+
+impl Serialize for Rest<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let desc = self.0.descriptor();
+        if is_well_known(&desc) {
+            return self.0.serialize_with_options(serializer, &SERIALIZE);
+        }
+        let mut map = serializer.serialize_map(None)?;
+        for field in desc.fields() {
+            let in_real_oneof = field.containing_oneof().is_some_and(|o| !o.is_synthetic());
+            if field.supports_presence() && !self.0.has_field(&field) {
+                // Unset messages and `optional` fields are written as null;
+                // of a oneof, only the member that is set.
+                if !in_real_oneof {
+                    map.serialize_entry(field.name(), &())?;
                 }
+                continue;
             }
+            map.serialize_entry(
+                field.name(),
+                &RestField {
+                    message: self.0,
+                    field: &field,
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+struct RestField<'a> {
+    message: &'a DynamicMessage,
+    field: &'a FieldDescriptor,
+}
+
+impl Serialize for RestField<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let value = self.message.get_field(self.field);
+        let kind = self.field.kind();
+        match value.as_ref() {
+            PValue::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&RestValue(item, &kind))?;
+                }
+                seq.end()
+            }
+            PValue::Map(entries) => {
+                let Kind::Message(entry) = &kind else {
+                    return serializer.serialize_none();
+                };
+                let value_kind = entry.map_entry_value_field().kind();
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    let key = match key {
+                        MapKey::Bool(b) => b.to_string(),
+                        MapKey::I32(n) => n.to_string(),
+                        MapKey::I64(n) => n.to_string(),
+                        MapKey::U32(n) => n.to_string(),
+                        MapKey::U64(n) => n.to_string(),
+                        MapKey::String(s) => s.clone(),
+                    };
+                    map.serialize_entry(&key, &RestValue(value, &value_kind))?;
+                }
+                map.end()
+            }
+            single => RestValue(single, &kind).serialize(serializer),
         }
     }
 }
 
-fn decorate_field(value: &mut Value, field: &FieldDescriptor) {
-    let kind = field.kind();
-    if field.is_map() {
-        let Kind::Message(entry) = kind else { return };
-        let value_field = entry.map_entry_value_field();
-        if let Value::Object(map) = value {
-            for v in map.values_mut() {
-                decorate_single(v, &value_field.kind());
+struct RestValue<'a>(&'a PValue, &'a Kind);
+
+impl Serialize for RestValue<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match (self.0, self.1) {
+            (PValue::Bool(b), _) => serializer.serialize_bool(*b),
+            (PValue::I32(n), _) => serializer.serialize_i32(*n),
+            (PValue::I64(n), _) => serializer.serialize_i64(*n),
+            (PValue::U32(n), _) => serializer.serialize_u32(*n),
+            (PValue::U64(n), _) => serializer.serialize_u64(*n),
+            (PValue::F32(f), _) => float(f64::from(*f), serializer),
+            (PValue::F64(f), _) => float(*f, serializer),
+            (PValue::String(text), _) => serializer.serialize_str(text),
+            (PValue::Bytes(bytes), _) => {
+                serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
             }
+            (PValue::EnumNumber(n), Kind::Enum(e)) => enum_to_json(e, *n).serialize(serializer),
+            (PValue::EnumNumber(n), _) => serializer.serialize_i32(*n),
+            (PValue::Message(m), _) => Rest(m).serialize(serializer),
+            (PValue::List(_) | PValue::Map(_), _) => serializer.serialize_none(),
         }
-    } else if field.is_list() {
-        if let Value::Array(items) = value {
-            for v in items {
-                decorate_single(v, &kind);
-            }
-        }
+    }
+}
+
+fn float<S: Serializer>(value: f64, serializer: S) -> Result<S::Ok, S::Error> {
+    if value.is_finite() {
+        serializer.serialize_f64(value)
+    } else if value.is_nan() {
+        serializer.serialize_str("NaN")
+    } else if value > 0.0 {
+        serializer.serialize_str("Infinity")
     } else {
-        decorate_single(value, &kind);
-    }
-}
-
-fn decorate_single(value: &mut Value, kind: &Kind) {
-    match kind {
-        Kind::Enum(e) => {
-            let number = match value {
-                Value::String(name) => e.get_value_by_name(name).map(|v| v.number()),
-                Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
-                _ => None,
-            };
-            if let Some(number) = number {
-                *value = enum_to_json(e, number);
-            }
-        }
-        Kind::Message(m) => decorate_message(value, m),
-        _ => {}
+        serializer.serialize_str("-Infinity")
     }
 }
 

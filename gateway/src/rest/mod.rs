@@ -179,40 +179,50 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Status> {
 /// `response_body` field with the other non-empty scalar fields as
 /// `X-Field-Name` headers.
 pub fn render(route: &Route, message: &DynamicMessage) -> Response {
-    let mut value = json::to_json(message);
     let mut headers = HeaderMap::new();
-    if let Some(field) = &route.response_body {
-        let Value::Object(mut map) = value else {
-            return json_response(StatusCode::OK, &Value::Null, headers);
-        };
-        for other in message.descriptor().fields() {
-            if other.number() == field.number() || other.is_list() || other.is_map() {
-                continue;
+    let body = match &route.response_body {
+        Some(field) => {
+            for other in message.descriptor().fields() {
+                if other.number() == field.number() || other.is_list() || other.is_map() {
+                    continue;
+                }
+                if !message.has_field(&other) {
+                    continue;
+                }
+                if let Some(text) = header_text(message.get_field(&other).as_ref(), &other.kind())
+                    && let (Ok(name), Ok(value)) = (
+                        HeaderName::try_from(header_name(other.name())),
+                        HeaderValue::try_from(text),
+                    )
+                {
+                    headers.insert(name, value);
+                }
             }
-            if matches!(other.kind(), Kind::Message(_)) || !message.has_field(&other) {
-                continue;
-            }
-            if let Some(text) = header_text(map.get(other.name()))
-                && let (Ok(name), Ok(value)) = (
-                    HeaderName::try_from(header_name(other.name())),
-                    HeaderValue::try_from(text),
-                )
-            {
-                headers.insert(name, value);
-            }
+            json::field_to_json_bytes(message, field)
         }
-        value = map.remove(field.name()).unwrap_or(Value::Null);
-    }
-    json_response(StatusCode::OK, &value, headers)
+        None => json::to_json_bytes(message),
+    };
+    bytes_response(StatusCode::OK, body, headers)
 }
 
-fn header_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+/// The header form of a scalar field's value.
+fn header_text(value: &prost_reflect::Value, kind: &Kind) -> Option<String> {
+    use prost_reflect::Value as V;
+    Some(match value {
+        V::String(s) if !s.is_empty() => s.clone(),
+        V::Bool(b) => b.to_string(),
+        V::I32(n) => n.to_string(),
+        V::I64(n) => n.to_string(),
+        V::U32(n) => n.to_string(),
+        V::U64(n) => n.to_string(),
+        V::F32(f) => f.to_string(),
+        V::F64(f) => f.to_string(),
+        V::EnumNumber(n) => match (kind, n) {
+            (Kind::Enum(e), n) => json::enum_to_json(e, *n).as_str()?.to_string(),
+            _ => n.to_string(),
+        },
+        _ => return None,
+    })
 }
 
 /// `next_page_token` → `X-Next-Page-Token`.
@@ -230,7 +240,11 @@ pub fn header_name(field: &str) -> String {
 }
 
 fn json_response(status: StatusCode, value: &Value, headers: HeaderMap) -> Response {
-    let mut response = Response::new(Body::from(value.to_string()));
+    bytes_response(status, value.to_string().into_bytes(), headers)
+}
+
+fn bytes_response(status: StatusCode, body: Vec<u8>, headers: HeaderMap) -> Response {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().extend(headers);
     response.headers_mut().insert(
