@@ -16,7 +16,7 @@ use crate::convert::*;
 use crate::error::JobError;
 use crate::events::Change;
 use crate::model::{Job, LogSource, Status as JobStatus};
-use crate::service::{Jobs, Submission, Target, derive_parent};
+use crate::service::{Jobs, Submission, Target};
 use crate::store::{JobFilter, LogFilter};
 use fip_kit::paging;
 
@@ -64,11 +64,11 @@ fn mode_of(v: &mut Violations, mode: i32) -> String {
 }
 
 impl JobApi {
-    /// The job as clients see it: a parent with its children's ids and
-    /// derived status.
-    async fn view(&self, mut job: Job) -> Result<pb::Job, JobError> {
+    /// The job as clients see it, a parent with its children's ids. A
+    /// parent's status is the stored one, which the worker derives from the
+    /// children before it announces any child's change.
+    async fn view(&self, job: Job) -> Result<pb::Job, JobError> {
         let children = self.jobs.children(&job).await?;
-        derive_parent(&mut job, &children);
         Ok(job_to_wire(
             job,
             children.into_iter().map(|c| c.id).collect(),
