@@ -13,7 +13,10 @@
 //! and prints throughput, p50 and p99 latency, throughput as a ratio to the
 //! baseline, and the gateway's peak resident memory under load.
 //!
-//! `cargo bench -p fip-gateway --bench gateway` (defaults: 8 s per phase,
+//! The three paths take turns in four rounds, so that other load on the
+//! machine weighs on each alike.
+//!
+//! `cargo bench -p fip-gateway --bench gateway` (defaults: 8 s per path,
 //! 32 concurrent callers; `FIP_BENCH_SECONDS`, `FIP_BENCH_CONCURRENCY`).
 
 use std::io::{BufRead, BufReader};
@@ -351,17 +354,32 @@ impl Drop for Part {
 /// One phase's figures.
 struct Figures {
     name: &'static str,
-    requests: usize,
+    latencies: Vec<Duration>,
     errors: usize,
     seconds: f64,
-    p50: Duration,
-    p99: Duration,
     peak_gateway_rss_kib: u64,
 }
 
 impl Figures {
     fn throughput(&self) -> f64 {
-        self.requests as f64 / self.seconds
+        self.latencies.len() as f64 / self.seconds
+    }
+
+    fn quantile(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted
+            .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Adds another round of the same phase.
+    fn merge(&mut self, other: Figures) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        self.seconds += other.seconds;
+        self.peak_gateway_rss_kib = self.peak_gateway_rss_kib.max(other.peak_gateway_rss_kib);
     }
 }
 
@@ -413,19 +431,17 @@ where
         latencies.extend(l);
         errors += e;
     }
-    let seconds = start.elapsed().as_secs_f64();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     Figures {
         name,
-        requests: latencies.len(),
+        latencies,
         errors,
-        seconds,
-        p50: at(0.50),
-        p99: at(0.99),
+        seconds: start.elapsed().as_secs_f64(),
         peak_gateway_rss_kib: peak.max(gateway.rss_kib()),
     }
 }
+
+/// Turns each path takes.
+const ROUNDS: u32 = 4;
 
 fn channel(url: &str) -> Channel {
     Endpoint::from_shared(url.to_string())
@@ -461,7 +477,7 @@ async fn drive() -> anyhow::Result<()> {
         .tcp_nodelay(true)
         .build()?;
     println!(
-        "\n{concurrency} concurrent callers, {seconds} s per phase, loopback, {} CPUs",
+        "\n{concurrency} concurrent callers, {seconds} s per path in 4 rounds, loopback, {} CPUs",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0)
@@ -478,32 +494,44 @@ async fn drive() -> anyhow::Result<()> {
         );
         let via = grpc_caller(channel(&gateway.url()), token.clone(), call.clone());
         let direct = grpc_caller(channel(direct_url), token.clone(), call.clone());
-        let figures = [
-            phase(
-                "gRPC, direct to the service",
-                concurrency,
-                length,
-                &gateway,
-                direct,
-            )
-            .await,
-            phase(
-                "REST through the gateway",
-                concurrency,
-                length,
-                &gateway,
-                rest,
-            )
-            .await,
-            phase(
-                "gRPC through the gateway",
-                concurrency,
-                length,
-                &gateway,
-                via,
-            )
-            .await,
-        ];
+        // The three paths take turns, round after round, so that the load
+        // of other processes on the machine falls on each alike.
+        let mut figures: Vec<Figures> = Vec::new();
+        for _ in 0..ROUNDS {
+            let round = [
+                phase(
+                    "gRPC, direct to the service",
+                    concurrency,
+                    length / ROUNDS,
+                    &gateway,
+                    direct.clone(),
+                )
+                .await,
+                phase(
+                    "REST through the gateway",
+                    concurrency,
+                    length / ROUNDS,
+                    &gateway,
+                    rest.clone(),
+                )
+                .await,
+                phase(
+                    "gRPC through the gateway",
+                    concurrency,
+                    length / ROUNDS,
+                    &gateway,
+                    via.clone(),
+                )
+                .await,
+            ];
+            if figures.is_empty() {
+                figures.extend(round);
+            } else {
+                for (total, part) in figures.iter_mut().zip(round) {
+                    total.merge(part);
+                }
+            }
+        }
         report(&format!("{title} (REST: GET {path})"), &figures);
     }
     println!("\ngateway RSS idle: {:.1} MiB", idle_rss as f64 / 1024.0);
@@ -578,8 +606,8 @@ fn report(title: &str, figures: &[Figures]) {
             "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {} | {} |",
             f.name,
             f.throughput(),
-            f.p50.as_secs_f64() * 1e3,
-            f.p99.as_secs_f64() * 1e3,
+            f.quantile(0.50).as_secs_f64() * 1e3,
+            f.quantile(0.99).as_secs_f64() * 1e3,
             f.throughput() / base.throughput(),
             f.errors,
             if std::ptr::eq(f, base) {
