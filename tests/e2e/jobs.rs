@@ -46,63 +46,25 @@ impl World {
         .await;
         let server = Emulator::start(cloudgene::Config::default()).await;
         let admin = platform.user_token(1_000_000, &[Role::Admin]);
-        let mut registry = RegistryServiceClient::new(platform.channel.clone());
-        let service = registry
-            .create_service(with_token(
-                registry::CreateServiceRequest {
-                    service: Some(registry::ImputationService {
-                        name: "Emulated H3Africa".into(),
-                        slug: "emulated".into(),
-                        api_type: registry::ApiType::Michigan as i32,
-                        base_url: server.base_url().to_string(),
-                        supported_builds: vec![GenomeBuild::Hg19 as i32, GenomeBuild::Hg38 as i32],
-                        is_active: true,
-                        ..Default::default()
-                    }),
-                },
-                &admin,
-            ))
-            .await
-            .expect("service registered")
-            .into_inner()
-            .service
-            .unwrap();
-        let panel = registry
-            .create_reference_panel(with_token(
-                registry::CreateReferencePanelRequest {
-                    service_id: service.id,
-                    reference_panel: Some(registry::ReferencePanel {
-                        slug: "apps@h3africa-v6hc-s@1.0.0".into(),
-                        name: "H3Africa v6".into(),
-                        build: GenomeBuild::Hg38 as i32,
-                        populations: vec![
-                            registry::Population {
-                                id: "afr".into(),
-                                name: "AFR".into(),
-                                ..Default::default()
-                            },
-                            registry::Population {
-                                id: "mixed".into(),
-                                name: "Other/Mixed".into(),
-                                ..Default::default()
-                            },
-                        ],
-                        is_active: true,
-                        ..Default::default()
-                    }),
-                },
-                &admin,
-            ))
-            .await
-            .expect("panel registered")
-            .into_inner()
-            .reference_panel
-            .unwrap();
+        let population = |id: &str, name: &str| registry::Population {
+            id: id.into(),
+            name: name.into(),
+            ..Default::default()
+        };
+        let (service_id, panel_id) = register(
+            platform.channel.clone(),
+            &admin,
+            "emulated",
+            server.base_url(),
+            vec![GenomeBuild::Hg19 as i32, GenomeBuild::Hg38 as i32],
+            vec![population("afr", "AFR"), population("mixed", "Other/Mixed")],
+        )
+        .await;
         Self {
             platform,
             server,
-            service_id: service.id,
-            panel_id: panel.id,
+            service_id,
+            panel_id,
         }
     }
 
@@ -250,6 +212,60 @@ impl World {
         self.server.stop().await;
         self.platform.stop().await;
     }
+}
+
+/// Registers a Michigan-type service at `base_url` with the H3Africa panel;
+/// returns (service id, panel id).
+async fn register(
+    channel: Channel,
+    admin: &str,
+    slug: &str,
+    base_url: &str,
+    builds: Vec<i32>,
+    populations: Vec<registry::Population>,
+) -> (i64, i64) {
+    let mut registry = RegistryServiceClient::new(channel);
+    let service = registry
+        .create_service(with_token(
+            registry::CreateServiceRequest {
+                service: Some(registry::ImputationService {
+                    name: format!("Emulated {slug}"),
+                    slug: slug.into(),
+                    api_type: registry::ApiType::Michigan as i32,
+                    base_url: base_url.to_string(),
+                    supported_builds: builds,
+                    is_active: true,
+                    ..Default::default()
+                }),
+            },
+            admin,
+        ))
+        .await
+        .expect("service registered")
+        .into_inner()
+        .service
+        .unwrap();
+    let panel = registry
+        .create_reference_panel(with_token(
+            registry::CreateReferencePanelRequest {
+                service_id: service.id,
+                reference_panel: Some(registry::ReferencePanel {
+                    slug: "apps@h3africa-v6hc-s@1.0.0".into(),
+                    name: "H3Africa v6".into(),
+                    build: GenomeBuild::Hg38 as i32,
+                    populations,
+                    is_active: true,
+                    ..Default::default()
+                }),
+            },
+            admin,
+        ))
+        .await
+        .expect("panel registered")
+        .into_inner()
+        .reference_panel
+        .unwrap();
+    (service.id, panel.id)
 }
 
 fn study_spec() -> fip_tests::fixtures::SyntheticVcf {
@@ -622,47 +638,16 @@ impl World {
     async fn add_server(&self, slug: &str) -> (Emulator, i64, i64) {
         let server = Emulator::start(cloudgene::Config::default()).await;
         let admin = self.platform.user_token(1_000_000, &[Role::Admin]);
-        let mut registry = RegistryServiceClient::new(self.channel());
-        let service = registry
-            .create_service(with_token(
-                registry::CreateServiceRequest {
-                    service: Some(registry::ImputationService {
-                        name: format!("Emulated {slug}"),
-                        slug: slug.into(),
-                        api_type: registry::ApiType::Michigan as i32,
-                        base_url: server.base_url().to_string(),
-                        supported_builds: vec![GenomeBuild::Hg38 as i32],
-                        is_active: true,
-                        ..Default::default()
-                    }),
-                },
-                &admin,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .service
-            .unwrap();
-        let panel = registry
-            .create_reference_panel(with_token(
-                registry::CreateReferencePanelRequest {
-                    service_id: service.id,
-                    reference_panel: Some(registry::ReferencePanel {
-                        slug: "apps@h3africa-v6hc-s@1.0.0".into(),
-                        name: "H3Africa v6".into(),
-                        build: GenomeBuild::Hg38 as i32,
-                        is_active: true,
-                        ..Default::default()
-                    }),
-                },
-                &admin,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .reference_panel
-            .unwrap();
-        (server, service.id, panel.id)
+        let (service_id, panel_id) = register(
+            self.channel(),
+            &admin,
+            slug,
+            server.base_url(),
+            vec![GenomeBuild::Hg38 as i32],
+            Vec::new(),
+        )
+        .await;
+        (server, service_id, panel_id)
     }
 }
 

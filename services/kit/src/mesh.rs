@@ -115,10 +115,6 @@ impl Peers {
     pub fn url(&self, name: ServiceName) -> Option<&str> {
         self.channels.get(&name).map(|(u, _)| u.as_str())
     }
-
-    pub fn names(&self) -> impl Iterator<Item = ServiceName> + '_ {
-        self.channels.keys().copied()
-    }
 }
 
 #[cfg(test)]
