@@ -75,18 +75,21 @@ pub async fn download(
         Ok(m) => m,
         Err(e) => return call.error(&e.into()),
     };
-    if let Some(range) = &range {
-        let input = route.rpc.input();
-        if let (Some(offset), Some(length)) = (
-            input.get_field_by_name("offset"),
-            input.get_field_by_name("length"),
-        ) {
-            message.set_field(&offset, Value::I64(range.start as i64));
-            if let Some(end) = range.end {
-                message.set_field(&length, Value::I64((end - range.start + 1) as i64));
-            }
-        }
+    let input = route.rpc.input();
+    let slice_fields = input
+        .get_field_by_name("offset")
+        .zip(input.get_field_by_name("length"));
+    if let (Some(range), Some((offset, length))) = (&range, &slice_fields) {
+        message.set_field(offset, Value::I64(range.start as i64));
+        let count = range.end.map_or(0, |end| end - range.start + 1);
+        message.set_field(length, Value::I64(count as i64));
     }
+    // The slice asked for, by `Range` or by the `offset`/`length` query
+    // parameters: the answer's length must be the files service's.
+    let slice = slice_fields.map(|(offset, length)| Slice {
+        offset: message.get_field(&offset).as_i64().unwrap_or(0).max(0) as u64,
+        length: message.get_field(&length).as_i64().unwrap_or(0).max(0) as u64,
+    });
     let upstream = match Upstream::for_route(&rest.peers, route) {
         Ok(u) => u,
         Err(status) => return call.error(&status),
@@ -156,27 +159,37 @@ pub async fn download(
         }
     }
     let size = info.size;
-    match range {
-        Some(range) if size > 0 && range.start < size => {
-            let end = range.end.unwrap_or(size - 1).min(size - 1);
+    let slice = slice.unwrap_or_default();
+    let start = slice.offset.min(size);
+    let end = if slice.length == 0 {
+        size
+    } else {
+        slice.offset.saturating_add(slice.length).min(size)
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if range.is_some() {
+        let content_range = if start < end {
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_LENGTH,
-                HeaderValue::from(end - range.start + 1),
-            );
-            if let Ok(value) = HeaderValue::try_from(format!("bytes {}-{end}/{size}", range.start))
-            {
-                headers.insert(header::CONTENT_RANGE, value);
-            }
-        }
-        _ => {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            format!("bytes {start}-{}/{size}", end - 1)
+        } else {
+            // `bytes=N-` with N the file's size: nothing to send.
+            *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            format!("bytes */{size}")
+        };
+        if let Ok(value) = HeaderValue::try_from(content_range) {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
         }
     }
     response
+}
+
+/// The bytes a download request selects: from `offset`, `length` of them
+/// (0: to the end), cut at the end of the file as the files service does.
+#[derive(Default)]
+struct Slice {
+    offset: u64,
+    length: u64,
 }
 
 struct FileInfo {
