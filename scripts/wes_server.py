@@ -50,10 +50,56 @@ import threading
 import time
 from typing import Any, Optional
 
-import uvicorn
-from wes_service import cwl_runner, wes_service_main
-
 GRACE_SECONDS = 5
+
+
+def supervise(command: list[str]) -> int:
+    """Runs a run's runner in a process group of its own and returns its exit
+    code; on SIGTERM (cancel, or the server's death) stops the whole group:
+    SIGTERM, then SIGKILL after a grace period. (cwltool alone waits 10 s per
+    job on SIGTERM and, signalled twice, leaves its jobs running.)"""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ppid = os.getppid()
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != ppid:  # the server died before prctl
+        return 128 + signal.SIGTERM
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    proc = subprocess.Popen(command, start_new_session=True)  # nosec B603
+    while proc.poll() is None and not stopping.is_set():
+        stopping.wait(0.2)
+    if stopping.is_set():
+        _killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+    _killpg(proc.pid, signal.SIGKILL)  # whatever the runner left behind
+    code = proc.wait()
+    return 128 - code if code < 0 else code
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+if __name__ == "__main__" and sys.argv[1:3] == ["--supervise", "--"]:
+    # A run's supervisor: stdlib only, so nothing lands in the run's stderr.
+    sys.exit(supervise(sys.argv[3:]))
+
+import uvicorn  # noqa: E402
+from wes_service import cwl_runner, wes_service_main  # noqa: E402
+
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 STATES = [
     "UNKNOWN",
@@ -334,46 +380,6 @@ class BearerAuth:
         return False
 
 
-def supervise(command: list[str]) -> int:
-    """Runs a run's runner in a process group of its own and returns its exit
-    code; on SIGTERM (cancel, or the server's death) stops the whole group:
-    SIGTERM, then SIGKILL after a grace period. (cwltool alone waits 10 s per
-    job on SIGTERM and, signalled twice, leaves its jobs running.)"""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    ppid = os.getppid()
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != ppid:  # the server died before prctl
-        return 128 + signal.SIGTERM
-    stopping = threading.Event()
-
-    def stop(signum: int, _frame: Any) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    proc = subprocess.Popen(command, start_new_session=True)  # nosec B603
-    while proc.poll() is None and not stopping.is_set():
-        stopping.wait(0.2)
-    if stopping.is_set():
-        _killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
-    _killpg(proc.pid, signal.SIGKILL)  # whatever the runner left behind
-    code = proc.wait()
-    return 128 - code if code < 0 else code
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
 def main(argv: list[str]) -> None:
     parser = wes_service_main.get_parser()
     parser.set_defaults(backend="wes_server")
@@ -393,7 +399,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:3] == ["--supervise", "--"]:
-        sys.exit(supervise(sys.argv[3:]))
     sys.modules.setdefault("wes_server", sys.modules[__name__])
     main(sys.argv[1:])
