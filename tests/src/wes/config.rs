@@ -80,7 +80,8 @@ pub struct Polls {
     pub initializing: u32,
     /// RUNNING.
     pub running: u32,
-    /// CANCELING, after a cancel.
+    /// Polls that still show CANCELING after a cancel (default 0: the
+    /// cancel makes the run CANCELING and the next poll shows CANCELED).
     pub canceling: u32,
 }
 
@@ -90,7 +91,7 @@ impl Default for Polls {
             queued: 1,
             initializing: 1,
             running: 1,
-            canceling: 1,
+            canceling: 0,
         }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::state::{OutputFile, Run, RunState, State};
-use super::{Shared, caller, error, now_rfc3339};
+use super::{Refusal, Shared, caller, error, now_rfc3339};
 
 /// The files of a COMPLETE run.
 fn files(run: &Run) -> impl Iterator<Item = &OutputFile> {
@@ -55,7 +55,7 @@ pub(crate) async fn download(
     let signed = query.get("signature") == Some(&file.signature);
     if !signed && !state.config.anonymous_files {
         match caller(&state, &headers) {
-            Err(refusal) => return refusal,
+            Err(refusal) => return refusal.into_response(),
             Ok(user) if user != run.user => {
                 return error(
                     StatusCode::FORBIDDEN,
@@ -89,7 +89,7 @@ fn object<'a>(
     state: &'a State,
     headers: &HeaderMap,
     id: &str,
-) -> Result<(&'a Run, &'a OutputFile), Response> {
+) -> Result<(&'a Run, &'a OutputFile), Refusal> {
     let user = caller(state, headers)?;
     let found = state.runs.iter().find_map(|run| {
         files(run)
@@ -97,13 +97,13 @@ fn object<'a>(
             .map(|file| (run, file))
     });
     let Some((run, file)) = found else {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             format!("The requested DrsObject '{id}' wasn't found"),
         ));
     };
     if run.user != user {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             format!("The requester is not authorized to access DrsObject '{id}'"),
         ));
@@ -120,7 +120,7 @@ pub(crate) async fn drs_object(
     let state = shared.lock();
     let (run, file) = match object(&state, &headers, &id) {
         Ok(found) => found,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let mut method = json!({"type": "http", "access_id": "a1"});
     if state.config.drs_inline_access_url {
@@ -149,7 +149,7 @@ pub(crate) async fn drs_access(
     let state = shared.lock();
     let (run, file) = match object(&state, &headers, &id) {
         Ok(found) => found,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     if access_id != "a1" || state.config.drs_inline_access_url {
         return error(

@@ -43,7 +43,7 @@
 //! | `GET /ga4gh/wes/v1/runs?page_size&page_token` | the caller's runs, newest first: `{"runs": [{run_id, state}], "next_page_token"}` (`""` on the last page); under `"workflows"` with [`Config::list_key_workflows`]; all at once with [`Config::ignore_paging`]; a bad token 400 |
 //! | `GET /ga4gh/wes/v1/runs/{id}` | the RunLog: `run_id, request{workflow_params, workflow_type, workflow_type_version, tags, workflow_url}, state, run_log{name, cmd, start_time, end_time, stdout, stderr, exit_code}, task_logs, outputs`; **one poll** |
 //! | `GET /ga4gh/wes/v1/runs/{id}/status` | `{run_id, state}`; **one poll** |
-//! | `POST /ga4gh/wes/v1/runs/{id}/cancel` | `{run_id}`; CANCELING, then CANCELED on the next poll ([`Polls::canceling`] more polls of CANCELING); a finished run is left as it is; nothing at all with [`Config::cancel_is_noop`] |
+//! | `POST /ga4gh/wes/v1/runs/{id}/cancel` | `{run_id}`; the run is CANCELING, and the next poll shows CANCELED (unless [`Polls::canceling`] asks for more polls of CANCELING); a finished run is left as it is; nothing at all with [`Config::cancel_is_noop`] |
 //! | `GET /files/{run_id}/{name}` | an output file ([`OutputLocations::Http`]); the owner's bearer token, a DRS presigned `?signature=`, or nothing with [`Config::anonymous_files`] |
 //! | `GET /ga4gh/drs/v1/objects/{id}` | `{id, name, self_uri, size, created_time, checksums [{type: "sha-256", checksum}], access_methods [{type: "http", access_id: "a1"}]}` ([`OutputLocations::Drs`]); `access_url {url}` inline instead of `access_id` with [`Config::drs_inline_access_url`] |
 //! | `GET /ga4gh/drs/v1/objects/{id}/access/{access_id}` | `{url}`: a presigned `/files/…?signature=…` URL that needs no header |
@@ -145,6 +145,23 @@ pub(crate) fn error(status: StatusCode, msg: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// A refusal decided before a handler's work: small to pass around, turned
+/// into its `{"msg", "status_code"}` answer at the end.
+#[derive(Debug)]
+pub(crate) struct Refusal(StatusCode, String);
+
+impl Refusal {
+    pub(crate) fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        Self(status, msg.into())
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
 /// The current time as RFC 3339 (`2026-01-01T12:00:00.123Z`).
 pub(crate) fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
@@ -175,7 +192,7 @@ pub(crate) fn new_run_id() -> String {
 }
 
 /// The user a bearer token stands for, or the 401 answer.
-pub(crate) fn caller(state: &State, headers: &HeaderMap) -> Result<String, Response> {
+pub(crate) fn caller(state: &State, headers: &HeaderMap) -> Result<String, Refusal> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -187,11 +204,11 @@ pub(crate) fn caller(state: &State, headers: &HeaderMap) -> Result<String, Respo
         .map(str::trim);
     match token.and_then(|token| state.tokens.get(token)) {
         Some(user) => Ok(user.clone()),
-        None if token.is_none() => Err(error(
+        None if token.is_none() => Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             "The request is unauthorized: no bearer token.",
         )),
-        None => Err(error(
+        None => Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             "The request is unauthorized: unknown or expired token.",
         )),

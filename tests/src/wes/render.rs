@@ -111,7 +111,7 @@ fn cwltool_stderr(state: &State, run: &Run, shown: RunState) -> String {
     text
 }
 
-fn task_logs(state: &State, run: &Run, shown: RunState) -> Vec<Value> {
+fn task_logs(run: &Run, shown: RunState) -> Vec<Value> {
     let task = |name: &str, stderr: &str, exit_code: Value, ended: bool| {
         json!({
             "name": name,
@@ -123,7 +123,6 @@ fn task_logs(state: &State, run: &Run, shown: RunState) -> Vec<Value> {
             "exit_code": exit_code,
         })
     };
-    let _ = state;
     match (shown, &run.script) {
         (RunState::Queued | RunState::Initializing, _) => Vec::new(),
         (RunState::ExecutorError, Script::ExecutorError { stderr }) => {
@@ -202,7 +201,7 @@ pub(crate) fn run_log(state: &State, run: &Run, shown: RunState) -> Value {
             "stderr": stderr,
             "exit_code": exit_code,
         },
-        "task_logs": task_logs(state, run, shown),
+        "task_logs": task_logs(run, shown),
         "outputs": outputs,
     })
 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::config::{OutputLocations, Script};
 use super::outputs::impute;
 use super::state::{Attachment, Fetch, OutputFile, Products, Run, State, Submission};
-use super::{Shared, caller, error, lifecycle, new_run_id, random_hex, render};
+use super::{Refusal, Shared, caller, error, lifecycle, new_run_id, random_hex, render};
 
 fn ok(value: Value) -> Response {
     axum::Json(value).into_response()
@@ -28,7 +28,7 @@ pub(crate) async fn service_info(
     if state.config.service_info_requires_auth
         && let Err(refusal) = caller(&state, &headers)
     {
-        return refusal;
+        return refusal.into_response();
     }
     let config = &state.config;
     if config.minimal_service_info {
@@ -77,7 +77,7 @@ pub(crate) async fn list_runs(
     let state = shared.lock();
     let user = match caller(&state, &headers) {
         Ok(user) => user,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let mine: Vec<Value> = state
         .runs
@@ -134,16 +134,16 @@ pub(crate) async fn list_runs(
 }
 
 /// The run `id` if the caller may see it, or the refusal.
-fn owned_run(state: &State, headers: &HeaderMap, id: &str) -> Result<usize, Response> {
+fn owned_run(state: &State, headers: &HeaderMap, id: &str) -> Result<usize, Refusal> {
     let user = caller(state, headers)?;
     let Some(index) = state.runs.iter().position(|run| run.id == id) else {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             format!("The requested workflow run '{id}' wasn't found"),
         ));
     };
     if state.runs[index].user != user {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             format!("The requester is not authorized to access workflow run '{id}'"),
         ));
@@ -152,19 +152,19 @@ fn owned_run(state: &State, headers: &HeaderMap, id: &str) -> Result<usize, Resp
 }
 
 /// A GET of a run: the not-found quirk, or one poll.
-fn get_run(state: &mut State, headers: &HeaderMap, id: &str) -> Result<usize, Response> {
+fn get_run(state: &mut State, headers: &HeaderMap, id: &str) -> Result<usize, Refusal> {
     let index = owned_run(state, headers, id)?;
     let run = &mut state.runs[index];
     if run.hidden_polls > 0 {
         run.hidden_polls -= 1;
         run.hidden_seen += 1;
         return Err(if run.hidden_seen % 2 == 1 {
-            error(
+            Refusal::new(
                 StatusCode::NOT_FOUND,
                 format!("The requested workflow run '{id}' wasn't found"),
             )
         } else {
-            error(
+            Refusal::new(
                 StatusCode::BAD_REQUEST,
                 format!("Workflow run '{id}' is not ready yet"),
             )
@@ -186,7 +186,7 @@ pub(crate) async fn run_log(
             let run = &state.runs[index];
             ok(render::run_log(&state, run, run.state))
         }
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -199,7 +199,7 @@ pub(crate) async fn run_status(
     let mut state = shared.lock();
     match get_run(&mut state, &headers, &id) {
         Ok(index) => ok(json!({"run_id": id, "state": state.runs[index].state.as_str()})),
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -212,7 +212,7 @@ pub(crate) async fn cancel(
     let mut state = shared.lock();
     let index = match owned_run(&state, &headers, &id) {
         Ok(index) => index,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     if !state.config.cancel_is_noop {
         let polls = state.config.polls;
@@ -524,7 +524,7 @@ pub(crate) async fn submit(
 ) -> Response {
     let user = match caller(&shared.lock(), &headers) {
         Ok(user) => user,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let form = match multipart {
         Ok(multipart) => read_form(multipart).await,
