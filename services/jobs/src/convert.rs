@@ -245,3 +245,37 @@ pub fn qc_to_wire(chromosomes: Vec<ChromosomeQc>) -> Option<pb::QcSummary> {
             .collect(),
     })
 }
+
+/// The registry's WES workflow in the backend's terms; the signed-URL
+/// lifetime (seconds, 0: a day) comes apart.
+pub fn wes_workflow(
+    value: fip_proto::registry::v1::WesWorkflow,
+) -> (fip_backends::wes::WesWorkflow, i64) {
+    use fip_backends::wes::{InputDelivery, ParamNames, WesWorkflow};
+    use fip_proto::registry::v1::WesInputDelivery;
+    let names = value.param_names.unwrap_or_default();
+    let workflow = WesWorkflow {
+        workflow_type: value.workflow_type,
+        workflow_type_version: value.workflow_type_version,
+        workflow_url: value.workflow_url,
+        workflow_engine: value.workflow_engine,
+        workflow_engine_version: value.workflow_engine_version,
+        input_delivery: match WesInputDelivery::try_from(value.input_delivery) {
+            Ok(WesInputDelivery::SignedUrl) => InputDelivery::SignedUrl,
+            _ => InputDelivery::Attachment,
+        },
+        param_names: ParamNames {
+            input: names.input,
+            reference_panel: names.reference_panel,
+            build: names.build,
+            population: names.population,
+            phasing: names.phasing,
+            r2_filter: names.r2_filter,
+            mode: names.mode,
+        },
+        fixed_params: fip_kit::json::struct_in(value.fixed_params),
+        engine_parameters: fip_kit::json::struct_in(value.engine_parameters),
+        tags: value.tags.into_iter().collect(),
+    };
+    (workflow, value.signed_url_ttl_seconds)
+}

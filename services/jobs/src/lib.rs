@@ -62,6 +62,7 @@ pub fn build_worker(ctx: &Context, jobs: Arc<Jobs>) -> anyhow::Result<Arc<Worker
         request_timeout: config.external.request_timeout,
         connect_timeout: config.external.connect_timeout,
         user_agent: config.external.user_agent.clone(),
+        wes_shared_dirs: config.external.wes_shared_dirs.clone(),
     })?;
     Ok(Worker::new(
         jobs,

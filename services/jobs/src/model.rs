@@ -175,6 +175,8 @@ pub struct Job {
     pub started_at: Option<i64>,
     pub completed_at: Option<i64>,
     pub cancel_requested_at: Option<i64>,
+    /// When the external server was asked to cancel the run.
+    pub cancel_sent_at: Option<i64>,
     pub results_expire_at: Option<i64>,
 }
 

@@ -34,6 +34,8 @@ pub struct ServiceInfo {
     pub is_active: bool,
     pub is_available: bool,
     pub builds: Vec<String>,
+    /// How a WES server runs jobs (WES services only).
+    pub wes: Option<registry::WesSettings>,
 }
 
 /// A reference panel as the registry describes it.
@@ -46,6 +48,8 @@ pub struct PanelInfo {
     pub build: String,
     pub populations: Vec<String>,
     pub is_active: bool,
+    /// The panel's own WES workflow, replacing the service's default.
+    pub wes_workflow: Option<registry::WesWorkflow>,
 }
 
 /// A user's secret for a service, as the user service hands it over.
@@ -143,6 +147,10 @@ impl Mesh {
                         .filter_map(|b| build_name(*b))
                         .map(str::to_string)
                         .collect(),
+                    wes: match s.api_settings {
+                        Some(registry::imputation_service::ApiSettings::Wes(wes)) => Some(wes),
+                        _ => None,
+                    },
                 }))
             }
             Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
@@ -169,6 +177,7 @@ impl Mesh {
                     build: build_name(p.build).unwrap_or_default().to_string(),
                     populations: p.populations.into_iter().map(|pop| pop.id).collect(),
                     is_active: p.is_active,
+                    wes_workflow: p.wes_workflow,
                 }))
             }
             Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
@@ -279,25 +288,32 @@ impl Mesh {
         Ok(written)
     }
 
-    /// Stores a local file as a result of `job_id` for `owner`.
-    pub async fn store_result(
+    /// Stores a local file of `job_id` (a result, or an input prepared for
+    /// the server) for `owner`.
+    pub async fn store_job_file(
         &self,
         owner: i64,
         job_id: &str,
         name: &str,
         content_type: &str,
+        kind: files::FileKind,
         path: &Path,
     ) -> Result<files::File, Status> {
         const CHUNK: usize = 256 * 1024;
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| Status::internal(format!("cannot read {}: {e}", path.display())))?
+            .len();
         let metadata = files::UploadJobFileRequest {
             data: Some(files::upload_job_file_request::Data::Metadata(
                 files::JobFileMetadata {
                     owner_user_id: owner,
                     job_id: job_id.to_string(),
                     name: name.to_string(),
-                    kind: files::FileKind::Output as i32,
+                    kind: kind as i32,
                     content_type: content_type.to_string(),
-                    expected_size_bytes: None,
+                    // A short read fails the upload instead of storing less.
+                    expected_size_bytes: Some(size as i64),
                     expected_sha256: String::new(),
                     expires_at: None,
                 },
@@ -327,6 +343,20 @@ impl Mesh {
         reply
             .file
             .ok_or_else(|| Status::internal("the file service answered without a file"))
+    }
+
+    /// A signed absolute URL of the file `id` that works for `ttl_seconds`
+    /// (0: a day), for an external server to fetch it.
+    pub async fn job_file_link(&self, id: &str, ttl_seconds: i64) -> Result<String, Status> {
+        let reply = self
+            .files()?
+            .create_job_file_link(files::CreateJobFileLinkRequest {
+                id: id.to_string(),
+                ttl_seconds,
+            })
+            .await?
+            .into_inner();
+        Ok(reply.url)
     }
 
     /// Marks the input file as used by `job_id`.

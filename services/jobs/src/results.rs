@@ -295,7 +295,14 @@ async fn store_file(jobs: &Jobs, job: &Job, name: &str, path: &Path) -> anyhow::
     let (kind, content_type) = kind_of(name);
     let file = jobs
         .mesh
-        .store_result(job.user_id, &job.id, name, content_type, path)
+        .store_job_file(
+            job.user_id,
+            &job.id,
+            name,
+            content_type,
+            fip_proto::files::v1::FileKind::Output,
+            path,
+        )
         .await
         .map_err(|s| anyhow::anyhow!("storing {name}: {}", s.message()))?;
     jobs.store
@@ -326,7 +333,13 @@ pub async fn store_output(
     password: Option<&str>,
 ) -> anyhow::Result<()> {
     if !name.to_lowercase().ends_with(".zip") {
-        return store_file(jobs, job, name, path).await;
+        // A file as the server gave it (WES outputs): an info file of
+        // per-variant R²/DR² is summarised as an archive's would be.
+        store_file(jobs, job, name, path).await?;
+        if kind_of(name).0 == "variant_info" {
+            summarise_info(jobs, job, path).await?;
+        }
+        return Ok(());
     }
     let password =
         password.ok_or_else(|| anyhow::anyhow!("no password was set for the archives"))?;
@@ -340,27 +353,33 @@ pub async fn store_output(
     for (entry, local) in extracted {
         store_file(jobs, job, &entry, &local).await?;
         if kind_of(&entry).0 == "variant_info" {
-            let local = local.clone();
-            let qc =
-                tokio::task::spawn_blocking(move || -> anyhow::Result<fip_vcf::ChromosomeQc> {
-                    Ok(fip_vcf::qc_from_info(std::fs::File::open(&local)?)?)
-                })
-                .await??;
-            jobs.store
-                .put_qc(
-                    &job.id,
-                    &ChromosomeQc {
-                        chromosome: qc.chromosome,
-                        variant_count: qc.variant_count as i64,
-                        typed_count: qc.typed_variant_count as i64,
-                        mean_r2: qc.mean_r2,
-                        count_r2_ge_03: qc.count_r2_ge_0_3 as i64,
-                        count_r2_ge_08: qc.count_r2_ge_0_8 as i64,
-                    },
-                )
-                .await?;
+            summarise_info(jobs, job, &local).await?;
         }
     }
+    Ok(())
+}
+
+/// Reads a chromosome's per-variant R² (`R2`, Beagle's `DR2`, or an `Rsq`
+/// table) into the job's QC summary.
+async fn summarise_info(jobs: &Jobs, job: &Job, path: &Path) -> anyhow::Result<()> {
+    let local = path.to_path_buf();
+    let qc = tokio::task::spawn_blocking(move || -> anyhow::Result<fip_vcf::ChromosomeQc> {
+        Ok(fip_vcf::qc_from_info(std::fs::File::open(&local)?)?)
+    })
+    .await??;
+    jobs.store
+        .put_qc(
+            &job.id,
+            &ChromosomeQc {
+                chromosome: qc.chromosome,
+                variant_count: qc.variant_count as i64,
+                typed_count: qc.typed_variant_count as i64,
+                mean_r2: qc.mean_r2,
+                count_r2_ge_03: qc.count_r2_ge_0_3 as i64,
+                count_r2_ge_08: qc.count_r2_ge_0_8 as i64,
+            },
+        )
+        .await?;
     Ok(())
 }
 
@@ -430,6 +449,9 @@ mod tests {
         assert_eq!(chromosome_of("qc_report.txt"), "");
         assert_eq!(kind_of("chr20.dose.vcf.gz").0, "imputed_genotypes");
         assert_eq!(kind_of("chr20.info.gz").0, "variant_info");
+        assert_eq!(kind_of("chr20.imputed.vcf.gz").0, "imputed_genotypes");
+        assert_eq!(kind_of("chr20.imputed.vcf.gz.tbi").0, "index");
+        assert_eq!(chromosome_of("chr20.imputed.vcf.gz.tbi"), "chr20");
         assert_eq!(kind_of("quality-control.html").0, "qc_report");
         assert_eq!(upper_snake("TooFewSamples"), "TOO_FEW_SAMPLES");
     }

@@ -215,6 +215,7 @@ impl Jobs {
             started_at: None,
             completed_at: None,
             cancel_requested_at: None,
+            cancel_sent_at: None,
             results_expire_at: None,
         }
     }

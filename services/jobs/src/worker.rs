@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fip_backends::{BackendError, Backends, InputFile, RemoteCode, RunRequest, RunState, Secret};
+use fip_backends::wes::{InputDelivery, WesWorkflow};
+use fip_backends::{
+    ApiType, BackendError, Backends, InputFile, RemoteCode, RunRequest, RunState, Secret,
+};
 use fip_kit::db::now_millis;
 use fip_kit::vault::{KeyRing, Sealed};
 use fip_proto::notify::v1 as notify;
@@ -111,6 +114,14 @@ struct Failure {
 /// How long a looked-up credential is reused before asking again (each
 /// lookup is audited by the user service; a refusal drops it at once).
 const CREDENTIAL_TTL: Duration = Duration::from_secs(60);
+
+/// Submits of one job at most, when servers lose its runs (WES
+/// `SYSTEM_ERROR`, `PREEMPTED`).
+const MAX_SUBMITS: i64 = 3;
+
+/// Polls after a cancel request before the user is told that the server
+/// has not stopped the run (then again every this many polls).
+const CANCEL_PATIENCE: i64 = 3;
 
 impl Worker {
     pub fn new(
@@ -353,7 +364,9 @@ impl Worker {
                 retry_after: None,
                 message: failure.message,
             };
-            return self.transient(job, "reading the credential", &error).await;
+            return self
+                .transient(job, "reaching another platform service", &error)
+                .await;
         }
         self.end_failed(job, failure).await
     }
@@ -572,18 +585,35 @@ impl Worker {
             self.save(&mut job, None).await?;
             return Ok(Next::Now);
         };
+        let mut inputs: Vec<InputFile> = inputs
+            .into_iter()
+            .map(|path| InputFile {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                path,
+                url: None,
+            })
+            .collect();
+        let wes = if results::api_type(&job) == ApiType::Ga4ghWes {
+            let prepared = match self.wes_workflow(&job).await {
+                Ok((workflow, ttl)) if workflow.input_delivery == InputDelivery::SignedUrl => self
+                    .sign_inputs(&job, &mut inputs, ttl)
+                    .await
+                    .map(|()| workflow),
+                other => other.map(|(workflow, _)| workflow),
+            };
+            match prepared {
+                Ok(workflow) => Some(workflow),
+                Err(failure) => return self.fail(job, failure).await,
+            }
+        } else {
+            None
+        };
         let run = RunRequest {
             job_name: remote_name(&job),
-            inputs: inputs
-                .into_iter()
-                .map(|path| InputFile {
-                    name: path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default(),
-                    path,
-                })
-                .collect(),
+            inputs,
             panel: job.panel_slug.clone(),
             build: job.build.clone(),
             phasing: Some(job.phasing.clone()).filter(|p| !p.is_empty()),
@@ -592,6 +622,7 @@ impl Worker {
             r2_filter: job.r2_filter,
             password: self.open_password(&sealed, &job)?,
             aes_encryption: false,
+            wes,
         };
         job.attempts += 1;
         self.save(&mut job, None).await?;
@@ -638,6 +669,89 @@ impl Worker {
                 .await
             }
         }
+    }
+
+    /// The workflow a WES service runs for the job's panel: the panel's
+    /// own, else the service's default; with the signed-URL lifetime.
+    async fn wes_workflow(&self, job: &Job) -> Result<(WesWorkflow, i64), Failure> {
+        let unreachable = |status: tonic::Status| Failure {
+            reason: "UPSTREAM_FAILED",
+            action: ErrorAction::RetryLater,
+            message: format!("the registry could not be read: {}", status.message()),
+            transient: true,
+        };
+        let panel = self
+            .jobs
+            .mesh
+            .panel(job.reference_panel_id)
+            .await
+            .map_err(unreachable)?;
+        let workflow = match panel.and_then(|p| p.wes_workflow) {
+            Some(workflow) => Some(workflow),
+            None => self
+                .jobs
+                .mesh
+                .service(job.service_id)
+                .await
+                .map_err(unreachable)?
+                .and_then(|s| s.wes)
+                .and_then(|w| w.default_workflow),
+        };
+        workflow
+            .map(crate::convert::wes_workflow)
+            .ok_or_else(|| Failure {
+                reason: "UPSTREAM_FAILED",
+                action: ErrorAction::ContactSupport,
+                message: format!(
+                    "{} has no workflow configured for the panel {}: an administrator must set \
+                     one in the registry",
+                    job.service_name, job.panel_name
+                ),
+                transient: false,
+            })
+    }
+
+    /// Stores each prepared input with the file service and gives it a
+    /// signed link the WES server fetches it from.
+    async fn sign_inputs(
+        &self,
+        job: &Job,
+        inputs: &mut [InputFile],
+        ttl_seconds: i64,
+    ) -> Result<(), Failure> {
+        let failed = |what: &str, status: tonic::Status| Failure {
+            reason: if status.code() == Code::FailedPrecondition {
+                "UPSTREAM_FAILED"
+            } else {
+                "INTERNAL"
+            },
+            action: ErrorAction::ContactSupport,
+            message: format!("{what}: {}", status.message()),
+            transient: matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded),
+        };
+        for input in inputs.iter_mut() {
+            let stored = self
+                .jobs
+                .mesh
+                .store_job_file(
+                    job.user_id,
+                    &job.id,
+                    &input.name,
+                    "application/gzip",
+                    fip_proto::files::v1::FileKind::Input,
+                    &input.path,
+                )
+                .await
+                .map_err(|s| failed("the input could not be stored for the server", s))?;
+            let url = self
+                .jobs
+                .mesh
+                .job_file_link(&stored.id, ttl_seconds)
+                .await
+                .map_err(|s| failed("no link to the input could be made for the server", s))?;
+            input.url = Some(url);
+        }
+        Ok(())
     }
 
     async fn submitted(&self, mut job: Job, id: String) -> anyhow::Result<Next> {
@@ -788,6 +902,43 @@ impl Worker {
                 )
                 .await
             }
+            RunState::Lost if job.attempts < MAX_SUBMITS => {
+                // The server lost the run (a node or system failure): the job
+                // is not at fault, so it goes in again.
+                let reason = run.error_text().unwrap_or("no reason given").to_string();
+                let message = format!(
+                    "{} lost the run {} ({reason}); submitting again (attempt {} of {MAX_SUBMITS})",
+                    job.service_name,
+                    job.external_job_id,
+                    job.attempts + 1
+                );
+                self.log(&job, LogType::Warning, &message).await;
+                job.external_job_id.clear();
+                job.phase = Phase::Submitting;
+                job.submit_started_at = Some(now_millis());
+                job.progress = 5;
+                self.save(&mut job, Some(&message)).await?;
+                Ok(Next::After(
+                    self.settings.poll_interval.min(Duration::from_secs(5)),
+                ))
+            }
+            RunState::Lost => {
+                let reason = run.error_text().unwrap_or("no reason given").to_string();
+                let message = format!(
+                    "{} lost the run {MAX_SUBMITS} times ({reason}); try again later",
+                    job.service_name
+                );
+                self.fail(
+                    job,
+                    Failure {
+                        reason: "UPSTREAM_FAILED",
+                        action: ErrorAction::RetryLater,
+                        message,
+                        transient: false,
+                    },
+                )
+                .await
+            }
             RunState::Cancelled => {
                 job.status = Status::Cancelled;
                 job.phase = Phase::Done;
@@ -913,47 +1064,101 @@ impl Worker {
         Ok(Next::Done)
     }
 
+    /// The user asked to cancel: ask the server once, then follow the run
+    /// until the server says it ended (some servers take the request and go
+    /// on; the user is told so). A job not on a server yet ends at once.
     async fn cancel(&self, mut job: Job) -> anyhow::Result<Next> {
-        if !job.external_job_id.is_empty()
-            && let Ok(credential) = self.credential(&job).await
-        {
-            let backend = self.backends.for_api(results::api_type(&job));
-            let _slot = self.calls.acquire().await?;
-            match backend
-                .cancel(&job.base_url, &credential.secret, &job.external_job_id)
-                .await
-            {
+        if job.external_job_id.is_empty() || job.phase != Phase::Submitted {
+            return self.end_cancelled(job, "cancelled by the user").await;
+        }
+        let Ok(credential) = self.credential(&job).await else {
+            return self
+                .end_cancelled(
+                    job,
+                    "cancelled by the user; the server could not be told (no usable credential)",
+                )
+                .await;
+        };
+        let backend = self.backends.for_api(results::api_type(&job));
+        if job.cancel_sent_at.is_none() {
+            let asked = {
+                let _slot = self.calls.acquire().await?;
+                backend
+                    .cancel(&job.base_url, &credential.secret, &job.external_job_id)
+                    .await
+            };
+            match asked {
                 Ok(()) => {
-                    self.log(
-                        &job,
-                        LogType::Info,
-                        "the server was asked to cancel the job",
-                    )
-                    .await;
+                    job.cancel_sent_at = Some(now_millis());
+                    job.poll_failures = 0;
+                    self.save(&mut job, Some("the server was asked to cancel the job"))
+                        .await?;
+                    return Ok(Next::After(
+                        self.settings.poll_interval.min(Duration::from_secs(2)),
+                    ));
                 }
                 Err(e) if e.is_transient() => {
-                    drop(_slot);
                     return self.transient(job, "cancelling on the server", &e).await;
                 }
                 Err(e) => {
-                    self.log(
-                        &job,
-                        LogType::Warning,
-                        &format!("the server did not take the cancel: {e}"),
-                    )
-                    .await;
+                    let message =
+                        format!("cancelled by the user; the server did not take the cancel: {e}");
+                    return self.end_cancelled(job, &message).await;
                 }
             }
         }
+        let answer = {
+            let _slot = self.calls.acquire().await?;
+            backend
+                .status(&job.base_url, &credential.secret, &job.external_job_id)
+                .await
+        };
+        let run = match answer {
+            Ok(run) => run,
+            Err(e) if e.is_transient() => {
+                return self.transient(job, "following the cancelled job", &e).await;
+            }
+            Err(e) => {
+                let message = format!("cancelled by the user; the server no longer answers: {e}");
+                return self.end_cancelled(job, &message).await;
+            }
+        };
+        let (RemoteCode::Wes { state } | RemoteCode::Michigan { name: state, .. }) = &run.code;
+        job.remote_state = state.clone();
+        match run.state {
+            RunState::Cancelled => self.end_cancelled(job, "cancelled on the server").await,
+            state if state.is_final() => {
+                let message = format!(
+                    "cancelled by the user; the run had already ended on the server ({})",
+                    job.remote_state
+                );
+                self.end_cancelled(job, &message).await
+            }
+            _ => {
+                job.poll_failures += 1;
+                if job.poll_failures % CANCEL_PATIENCE == 0 {
+                    let message = format!(
+                        "{} has not stopped the run yet ({}); still following it",
+                        job.service_name, job.remote_state
+                    );
+                    self.log(&job, LogType::Warning, &message).await;
+                }
+                self.save(&mut job, None).await?;
+                Ok(Next::After(self.settings.poll_interval))
+            }
+        }
+    }
+
+    async fn end_cancelled(&self, mut job: Job, message: &str) -> anyhow::Result<Next> {
         job.status = Status::Cancelled;
         job.phase = Phase::Done;
         job.completed_at = Some(now_millis());
-        self.save(&mut job, Some("cancelled by the user")).await?;
+        self.save(&mut job, Some(message)).await?;
         self.notify(
             &job,
             notify::NotificationType::JobCancelled,
             "Job cancelled",
-            "the job was cancelled",
+            message,
         )
         .await;
         self.cleanup(&job).await;

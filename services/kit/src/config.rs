@@ -250,6 +250,10 @@ pub struct ExternalConfig {
     pub connect_timeout: Duration,
     /// `User-Agent` sent to external servers.
     pub user_agent: String,
+    /// Directories a WES node shares with the hub (a common mount): run
+    /// outputs given as `file://` paths are read only under these. Empty:
+    /// `file://` outputs are refused.
+    pub wes_shared_dirs: Vec<PathBuf>,
 }
 
 impl Default for ExternalConfig {
@@ -258,6 +262,7 @@ impl Default for ExternalConfig {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             user_agent: format!("fip/{}", env!("CARGO_PKG_VERSION")),
+            wes_shared_dirs: Vec::new(),
         }
     }
 }

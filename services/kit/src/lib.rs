@@ -4,6 +4,7 @@
 //! - [`error`]: the wire error model (`google.rpc.Status` + `ErrorInfo`).
 //! - [`auth`]: user JWTs, service identities, the verifying tower layer.
 //! - [`db`]: SQLite/PostgreSQL pools with migrations.
+//! - [`json`]: `google.protobuf.Struct` ⇄ JSON objects.
 //! - [`mesh`]: service names and channels to peers.
 //! - [`paging`]: AIP-158 page sizes and opaque page tokens.
 //! - [`serve`]: hosting a service with health, reflection and graceful stop.
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod json;
 pub mod mesh;
 pub mod paging;
 pub mod serve;

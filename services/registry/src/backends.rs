@@ -24,6 +24,7 @@ impl BackendsUpstream {
             request_timeout: external.request_timeout,
             connect_timeout: external.connect_timeout,
             user_agent: external.user_agent.clone(),
+            ..HttpSettings::default()
         };
         let client = settings
             .build_client()

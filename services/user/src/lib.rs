@@ -53,6 +53,7 @@ pub fn http_settings(config: &Config) -> HttpSettings {
         request_timeout: config.external.request_timeout,
         connect_timeout: config.external.connect_timeout,
         user_agent: config.external.user_agent.clone(),
+        ..HttpSettings::default()
     }
 }
 

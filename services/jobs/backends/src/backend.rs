@@ -124,7 +124,13 @@ impl Backends {
     /// Builds every backend on one client made from `settings`; the Cloudgene
     /// backend uses the app [`crate::michigan::DEFAULT_APP`].
     pub fn new(settings: &HttpSettings) -> Result<Self, reqwest::Error> {
-        Ok(Self::from_client(settings.build_client()?))
+        let client = settings.build_client()?;
+        Ok(Self {
+            michigan: Arc::new(MichiganBackend::new(client.clone())),
+            wes: Arc::new(
+                WesBackend::new(client).with_shared_dirs(settings.wes_shared_dirs.clone()),
+            ),
+        })
     }
 
     /// Builds every backend on an existing client.

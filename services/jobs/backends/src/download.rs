@@ -4,27 +4,24 @@
 use std::path::Path;
 
 use reqwest::Client;
-use reqwest::header::HeaderValue;
+use reqwest::header::HeaderMap;
 use tokio::io::AsyncWriteExt;
 
 use crate::BackendError;
 use crate::http::{self, Call};
 
-/// GETs `url` into `dest`; `auth` is an Authorization header value, if any.
+/// GETs `url` with `headers` (an `Authorization`, say) into `dest`.
 pub(crate) async fn to_file(
     client: &Client,
     backend: &'static str,
     url: &str,
-    auth: Option<HeaderValue>,
+    headers: HeaderMap,
     dest: &Path,
 ) -> Result<u64, BackendError> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| BackendError::protocol(format!("invalid output url: {e}")))?;
     let host = parsed.host_str().unwrap_or_default().to_string();
-    let mut request = client.get(parsed.clone());
-    if let Some(value) = auth {
-        request = request.header(reqwest::header::AUTHORIZATION, value);
-    }
+    let request = client.get(parsed.clone()).headers(headers);
     let response = request
         .send()
         .await

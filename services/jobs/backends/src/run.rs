@@ -10,6 +10,9 @@ pub struct InputFile {
     pub name: String,
     /// Where the file is on local disk; it is streamed, never read whole.
     pub path: PathBuf,
+    /// A short-lived URL the server may fetch the file from instead (WES
+    /// signed-URL delivery).
+    pub url: Option<String>,
 }
 
 /// What to run remotely.
@@ -35,6 +38,8 @@ pub struct RunRequest {
     pub password: String,
     /// AES-256 archives instead of ZipCrypto.
     pub aes_encryption: bool,
+    /// The workflow a WES server runs (WES servers only).
+    pub wes: Option<crate::wes::WesWorkflow>,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -50,6 +55,7 @@ impl std::fmt::Debug for RunRequest {
             .field("r2_filter", &self.r2_filter)
             .field("password", &"<redacted>")
             .field("aes_encryption", &self.aes_encryption)
+            .field("wes", &self.wes)
             .finish()
     }
 }
@@ -67,6 +73,9 @@ pub enum RunState {
     Cancelled,
     /// Finished long ago; the server deleted the outputs.
     Expired,
+    /// Ended through no fault of the job (WES `SYSTEM_ERROR`, `PREEMPTED`):
+    /// submitting it again may succeed.
+    Lost,
 }
 
 impl RunState {
@@ -74,7 +83,11 @@ impl RunState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            RunState::Completed | RunState::Failed | RunState::Cancelled | RunState::Expired
+            RunState::Completed
+                | RunState::Failed
+                | RunState::Cancelled
+                | RunState::Expired
+                | RunState::Lost
         )
     }
 }
@@ -118,6 +131,9 @@ pub struct RunOutput {
     /// Where to fetch it from (a capability URL on Cloudgene servers).
     pub url: String,
     pub size: Option<u64>,
+    /// Whether the download carries the user's credential: only to the
+    /// server's own host, never to a third party the outputs point at.
+    pub send_credential: bool,
 }
 
 /// A run as the server describes it.
@@ -157,7 +173,7 @@ impl RemoteRun {
                 let done = steps.len().saturating_sub(1);
                 (5 + (done * 90 / expected_steps.max(1)).min(90)) as i32
             }
-            RunState::Failed | RunState::Cancelled | RunState::Expired => 0,
+            RunState::Failed | RunState::Cancelled | RunState::Expired | RunState::Lost => 0,
         }
     }
 }

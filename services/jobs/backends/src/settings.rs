@@ -17,6 +17,9 @@ pub struct HttpSettings {
     pub connect_timeout: Duration,
     /// `User-Agent` sent with every request.
     pub user_agent: String,
+    /// Directories a WES node shares with the hub: `file://` outputs are
+    /// read only under these.
+    pub wes_shared_dirs: Vec<std::path::PathBuf>,
 }
 
 impl Default for HttpSettings {
@@ -25,6 +28,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             user_agent: format!("fip/{}", env!("CARGO_PKG_VERSION")),
+            wes_shared_dirs: Vec::new(),
         }
     }
 }

@@ -100,6 +100,7 @@ fn settings(request_timeout: Duration) -> HttpSettings {
         request_timeout,
         connect_timeout: Duration::from_secs(5),
         user_agent: "fip-backends-test/1".into(),
+        ..HttpSettings::default()
     }
 }
 

@@ -20,7 +20,7 @@ impl SqlStore {
 }
 
 /// The columns of `jobs`.
-const JOB_COLUMNS: [&str; 46] = [
+const JOB_COLUMNS: [&str; 47] = [
     "id",
     "user_id",
     "parent_job_id",
@@ -66,6 +66,7 @@ const JOB_COLUMNS: [&str; 46] = [
     "started_at",
     "completed_at",
     "cancel_requested_at",
+    "cancel_sent_at",
     "results_expire_at",
 ];
 
@@ -136,6 +137,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
         started_at: row.try_get("started_at")?,
         completed_at: row.try_get("completed_at")?,
         cancel_requested_at: row.try_get("cancel_requested_at")?,
+        cancel_sent_at: row.try_get("cancel_sent_at")?,
         results_expire_at: row.try_get("results_expire_at")?,
     })
 }
@@ -611,6 +613,7 @@ fn bind_column(q: &mut SqlBuilder, job: &Job, column: &str) {
         "started_at" => q.bind(job.started_at),
         "completed_at" => q.bind(job.completed_at),
         "cancel_requested_at" => q.bind(job.cancel_requested_at),
+        "cancel_sent_at" => q.bind(job.cancel_sent_at),
         "results_expire_at" => q.bind(job.results_expire_at),
         other => unreachable!("unknown jobs column {other}"),
     };

@@ -60,6 +60,7 @@ fn job(user: i64, created_at: i64) -> Job {
         started_at: None,
         completed_at: None,
         cancel_requested_at: None,
+        cancel_sent_at: None,
         results_expire_at: None,
     }
 }

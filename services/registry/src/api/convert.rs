@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use fip_kit::Violations;
 use fip_kit::db::timestamp;
+use fip_kit::json::{struct_in, struct_out};
 use fip_proto::common::v1 as common;
 use fip_proto::registry::v1 as pb;
-use prost_types::value::Kind;
 
 use crate::model::{
     ApiType, CheckTrigger, GenomeBuild, HealthStatus, InputFormat, PanelSource, Phasing,
@@ -179,54 +179,6 @@ pub fn source_out(value: PanelSource) -> i32 {
         PanelSource::Discovered => pb::ReferencePanelSource::Discovered,
     }
     .into()
-}
-
-/// A protobuf `Struct` as a JSON object.
-pub fn struct_in(value: Option<prost_types::Struct>) -> serde_json::Map<String, serde_json::Value> {
-    value
-        .map(|s| {
-            s.fields
-                .into_iter()
-                .map(|(k, v)| (k, value_in(v)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn value_in(value: prost_types::Value) -> serde_json::Value {
-    match value.kind {
-        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
-        Some(Kind::StringValue(s)) => serde_json::Value::String(s),
-        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(b),
-        Some(Kind::StructValue(s)) => serde_json::Value::Object(struct_in(Some(s))),
-        Some(Kind::ListValue(l)) => {
-            serde_json::Value::Array(l.values.into_iter().map(value_in).collect())
-        }
-    }
-}
-
-/// A JSON object as a protobuf `Struct`; unset when empty.
-pub fn struct_out(map: &serde_json::Map<String, serde_json::Value>) -> Option<prost_types::Struct> {
-    (!map.is_empty()).then(|| prost_types::Struct {
-        fields: map.iter().map(|(k, v)| (k.clone(), value_out(v))).collect(),
-    })
-}
-
-fn value_out(value: &serde_json::Value) -> prost_types::Value {
-    let kind = match value {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(*b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        serde_json::Value::String(s) => Kind::StringValue(s.clone()),
-        serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
-            values: items.iter().map(value_out).collect(),
-        }),
-        serde_json::Value::Object(map) => Kind::StructValue(struct_out(map).unwrap_or_default()),
-    };
-    prost_types::Value { kind: Some(kind) }
 }
 
 /// A WES workflow from the wire, checked under `field`.

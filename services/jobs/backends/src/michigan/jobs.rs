@@ -140,6 +140,8 @@ pub(crate) fn parse_job(base_url: &str, job: &Value) -> Result<RemoteRun, Backen
                     s.as_u64()
                         .or_else(|| s.as_str().and_then(|t| t.parse().ok()))
                 }),
+                // Share links are capabilities.
+                send_credential: false,
             });
         }
     }

@@ -4,14 +4,20 @@
 //! unless it already ends with it. Credentials go in `Authorization`: API and
 //! OAuth2 tokens as `Bearer`, a username and password as HTTP basic.
 
+mod outputs;
+mod runs;
 mod service_info;
+mod workflow;
+
+pub use runs::state_of;
+pub use workflow::{InputDelivery, JOB_TAG, ParamNames, WesWorkflow};
 
 use async_trait::async_trait;
 use reqwest::header;
 use reqwest::{Client, RequestBuilder};
 
 use crate::http::{self, Call};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::run::{RemoteRun, RunOutput, RunRequest};
 use crate::{ApiType, Backend, BackendError, DiscoveredPanel, Probe, Secret, Verification};
@@ -25,11 +31,23 @@ const BACKEND: &str = "wes";
 #[derive(Clone, Debug)]
 pub struct WesBackend {
     client: Client,
+    /// Directories whose `file://` outputs the hub may read (shared with
+    /// the WES node); none by default.
+    shared_dirs: Vec<PathBuf>,
 }
 
 impl WesBackend {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            shared_dirs: Vec::new(),
+        }
+    }
+
+    /// Allows `file://` outputs under these directories.
+    pub fn with_shared_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.shared_dirs = dirs;
+        self
     }
 
     /// `GET service-info`, with `secret` when given.
@@ -161,22 +179,39 @@ impl Backend for WesBackend {
         })
     }
 
-    // Runs on WES servers (multipart POST /runs, state mapping, outputs) are
-    // the WES backend's own piece of work; until then these say so.
-    async fn submit(&self, _: &str, _: &Secret, _: &RunRequest) -> Result<String, BackendError> {
-        Err(NOT_YET)
+    async fn submit(
+        &self,
+        base_url: &str,
+        secret: &Secret,
+        run: &RunRequest,
+    ) -> Result<String, BackendError> {
+        self.submit_run(base_url, secret, run).await
     }
 
-    async fn find_run(&self, _: &str, _: &Secret, _: &str) -> Result<Option<String>, BackendError> {
-        Err(NOT_YET)
+    /// WES runs carry no name: the hub's run name travels in the
+    /// [`JOB_TAG`] tag, read back from each listed run's log.
+    async fn find_run(
+        &self,
+        base_url: &str,
+        secret: &Secret,
+        job_name: &str,
+    ) -> Result<Option<String>, BackendError> {
+        self.find_run_by_tag(base_url, secret, job_name).await
     }
 
-    async fn status(&self, _: &str, _: &Secret, _: &str) -> Result<RemoteRun, BackendError> {
-        Err(NOT_YET)
+    async fn status(
+        &self,
+        base_url: &str,
+        secret: &Secret,
+        id: &str,
+    ) -> Result<RemoteRun, BackendError> {
+        self.run_status(base_url, secret, id).await
     }
 
-    async fn cancel(&self, _: &str, _: &Secret, _: &str) -> Result<(), BackendError> {
-        Err(NOT_YET)
+    /// Asks for the cancel; servers may ignore it, so callers follow the
+    /// run until it says CANCELED.
+    async fn cancel(&self, base_url: &str, secret: &Secret, id: &str) -> Result<(), BackendError> {
+        self.cancel_run(base_url, secret, id).await
     }
 
     async fn download(
@@ -185,14 +220,9 @@ impl Backend for WesBackend {
         secret: Option<&Secret>,
         dest: &Path,
     ) -> Result<u64, BackendError> {
-        let _ = (output, secret, dest);
-        Err(NOT_YET)
+        self.fetch_output(output, secret, dest).await
     }
 }
-
-const NOT_YET: BackendError = BackendError::NotSupported {
-    operation: "running jobs on wes servers",
-};
 
 #[cfg(test)]
 mod tests {
