@@ -44,6 +44,7 @@
 //! | `GET /ga4gh/wes/v1/runs/{id}` | the RunLog: `run_id, request{workflow_params, workflow_type, workflow_type_version, tags, workflow_url}, state, run_log{name, cmd, start_time, end_time, stdout, stderr, exit_code}, task_logs, outputs`; **one poll** |
 //! | `GET /ga4gh/wes/v1/runs/{id}/status` | `{run_id, state}`; **one poll** |
 //! | `POST /ga4gh/wes/v1/runs/{id}/cancel` | `{run_id}`; the run is CANCELING, and the next poll shows CANCELED (unless [`Polls::canceling`] asks for more polls of CANCELING); a finished run is left as it is; nothing at all with [`Config::cancel_is_noop`] |
+//! | `GET /ga4gh/wes/v1/runs/{id}/tasks[/{task_id}]` | WES 1.1: `{task_logs, next_page_token}` or one TaskLog (`id` = name, `impute_chr20`); not a poll |
 //! | `GET /files/{run_id}/{name}` | an output file ([`OutputLocations::Http`]); the owner's bearer token, a DRS presigned `?signature=`, or nothing with [`Config::anonymous_files`] |
 //! | `GET /ga4gh/drs/v1/objects/{id}` | `{id, name, self_uri, size, created_time, checksums [{type: "sha-256", checksum}], access_methods [{type: "http", access_id: "a1"}]}` ([`OutputLocations::Drs`]); `access_url {url}` inline instead of `access_id` with [`Config::drs_inline_access_url`] |
 //! | `GET /ga4gh/drs/v1/objects/{id}/access/{access_id}` | `{url}`: a presigned `/files/…?signature=…` URL that needs no header |
@@ -255,6 +256,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/ga4gh/wes/v1/runs/{id}", get(routes::run_log))
         .route("/ga4gh/wes/v1/runs/{id}/status", get(routes::run_status))
         .route("/ga4gh/wes/v1/runs/{id}/cancel", post(routes::cancel))
+        .route("/ga4gh/wes/v1/runs/{id}/tasks", get(routes::tasks))
+        .route("/ga4gh/wes/v1/runs/{id}/tasks/{task_id}", get(routes::task))
         .route("/files/{run}/{*name}", get(files::download))
         .route("/ga4gh/drs/v1/objects/{id}", get(files::drs_object))
         .route(

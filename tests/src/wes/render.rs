@@ -111,9 +111,11 @@ fn cwltool_stderr(state: &State, run: &Run, shown: RunState) -> String {
     text
 }
 
-fn task_logs(run: &Run, shown: RunState) -> Vec<Value> {
+/// The task logs at the state shown; each task's `id` is its name.
+pub(crate) fn task_logs(run: &Run, shown: RunState) -> Vec<Value> {
     let task = |name: &str, stderr: &str, exit_code: Value, ended: bool| {
         json!({
+            "id": name,
             "name": name,
             "cmd": ["java", "-jar", "beagle.jar", format!("gt={name}.vcf.gz"), format!("out={name}.imputed")],
             "start_time": run.start_time,

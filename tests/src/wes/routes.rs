@@ -203,6 +203,46 @@ pub(crate) async fn run_status(
     }
 }
 
+/// `GET /runs/{id}/tasks` (WES 1.1): the task logs, all on one page; not a poll.
+pub(crate) async fn tasks(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let state = shared.lock();
+    match owned_run(&state, &headers, &id) {
+        Ok(index) => {
+            let run = &state.runs[index];
+            ok(json!({"task_logs": render::task_logs(run, run.state), "next_page_token": ""}))
+        }
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `GET /runs/{id}/tasks/{task_id}` (WES 1.1); not a poll.
+pub(crate) async fn task(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, task_id)): Path<(String, String)>,
+) -> Response {
+    let state = shared.lock();
+    let index = match owned_run(&state, &headers, &id) {
+        Ok(index) => index,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let run = &state.runs[index];
+    match render::task_logs(run, run.state)
+        .into_iter()
+        .find(|task| task["id"] == task_id.as_str())
+    {
+        Some(task) => ok(task),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("Task '{task_id}' of workflow run '{id}' wasn't found"),
+        ),
+    }
+}
+
 /// `POST /runs/{id}/cancel`.
 pub(crate) async fn cancel(
     AxumState(shared): AxumState<Arc<Shared>>,

@@ -45,6 +45,19 @@ async fn a_run_advances_one_state_per_poll() {
     assert_eq!(stdout, log["outputs"]);
     assert_eq!(log["task_logs"][0]["name"], "impute_chr20");
     assert_eq!(log["task_logs"][0]["exit_code"], 0);
+    // WES 1.1 task endpoints show the same, without polling.
+    let tasks = alice.get_json(&format!("/runs/{id}/tasks")).await;
+    assert_eq!(tasks["task_logs"], log["task_logs"]);
+    assert_eq!(tasks["next_page_token"], "");
+    let task = alice
+        .get_json(&format!("/runs/{id}/tasks/impute_chr20"))
+        .await;
+    assert_eq!(task, log["task_logs"][0]);
+    assert_eq!(
+        alice.get(&format!("/runs/{id}/tasks/nope")).await.status(),
+        404
+    );
+    assert_eq!(server.polls(&id), Some(6));
 }
 
 #[tokio::test]
