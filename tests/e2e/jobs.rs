@@ -7,21 +7,18 @@ use fip_kit::ApiError;
 use fip_kit::auth::Role;
 use fip_kit::testing::with_token;
 use fip_proto::common::v1::{ErrorReason, GenomeBuild, Phasing};
-use fip_proto::files::v1 as files;
-use fip_proto::files::v1::file_service_client::FileServiceClient;
 use fip_proto::jobs::v1 as jobs;
 use fip_proto::jobs::v1::job_service_client::JobServiceClient;
 use fip_proto::registry::v1 as registry;
 use fip_proto::registry::v1::registry_service_client::RegistryServiceClient;
 use fip_proto::user::v1 as user;
 use fip_proto::user::v1::credential_service_client::CredentialServiceClient;
-use fip_proto::user::v1::user_service_client::UserServiceClient;
 use fip_tests::cloudgene::{self, Emulator, Step};
 use fip_tests::fixtures::VcfSpec;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::support::TestPlatform;
+use crate::support::{self, TestPlatform};
 
 /// The mesh, an emulated server registered in it, and one signed-up user.
 struct World {
@@ -75,40 +72,10 @@ impl World {
     /// Registers `name`, logs in, and (with `credential`) stores a token
     /// the emulated server knows.
     async fn researcher(&self, name: &str, credential: bool) -> Researcher {
-        let mut users = UserServiceClient::new(self.channel());
-        users
-            .register(user::RegisterRequest {
-                username: name.into(),
-                email: format!("{name}@example.org"),
-                password: format!("{name}-passphrase"),
-                first_name: "Test".into(),
-                last_name: name.into(),
-                ..Default::default()
-            })
-            .await
-            .expect("registers");
-        let token = users
-            .login(user::LoginRequest {
-                username: name.into(),
-                password: format!("{name}-passphrase"),
-            })
-            .await
-            .expect("logs in")
-            .into_inner()
-            .access_token;
+        let token = support::sign_up(self.channel(), name).await;
         let remote_token = self.server.issue_token(name);
         if credential {
-            CredentialServiceClient::new(self.channel())
-                .put_service_credential(with_token(
-                    user::PutServiceCredentialRequest {
-                        service_id: self.service_id,
-                        api_token: remote_token.clone(),
-                        ..Default::default()
-                    },
-                    &token,
-                ))
-                .await
-                .expect("credential stored");
+            support::store_credential(self.channel(), &token, self.service_id, &remote_token).await;
         }
         Researcher {
             token,
@@ -118,29 +85,7 @@ impl World {
 
     /// Uploads a synthetic VCF as `who`; returns its file id.
     async fn upload(&self, who: &Researcher, vcf: &[u8]) -> String {
-        let mut messages = vec![files::UploadFileRequest {
-            data: Some(files::upload_file_request::Data::Metadata(
-                files::UploadFileMetadata {
-                    name: "study.vcf.gz".into(),
-                    kind: files::FileKind::Input as i32,
-                    content_type: "application/gzip".into(),
-                    ..Default::default()
-                },
-            )),
-        }];
-        for chunk in vcf.chunks(64 * 1024) {
-            messages.push(files::UploadFileRequest {
-                data: Some(files::upload_file_request::Data::Chunk(chunk.to_vec())),
-            });
-        }
-        FileServiceClient::new(self.channel())
-            .upload_file(with_token(tokio_stream::iter(messages), &who.token))
-            .await
-            .expect("uploads")
-            .into_inner()
-            .file
-            .unwrap()
-            .id
+        support::upload(self.channel(), &who.token, "study.vcf.gz", vcf).await
     }
 
     fn submission(&self, file_id: &str) -> jobs::SubmitJobRequest {
@@ -169,43 +114,7 @@ impl World {
 
     /// Follows a job on its watch stream until it is final.
     async fn finish(&self, who: &Researcher, id: &str) -> jobs::Job {
-        let mut stream = JobServiceClient::new(self.channel())
-            .watch_job(with_token(
-                jobs::WatchJobRequest {
-                    id: id.into(),
-                    include_logs: false,
-                },
-                &who.token,
-            ))
-            .await
-            .expect("watch opens")
-            .into_inner();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let mut last = None;
-        loop {
-            let next = tokio::time::timeout_at(deadline, stream.message())
-                .await
-                .expect("the job finishes within a minute")
-                .expect("the stream stays healthy");
-            match next {
-                Some(message) => {
-                    if let Some(job) = message.job {
-                        let status = job.status;
-                        last = Some(job);
-                        if ![
-                            jobs::JobStatus::Pending as i32,
-                            jobs::JobStatus::Queued as i32,
-                            jobs::JobStatus::Running as i32,
-                        ]
-                        .contains(&status)
-                        {
-                            return last.unwrap();
-                        }
-                    }
-                }
-                None => return last.expect("at least one snapshot"),
-            }
-        }
+        support::finish_job(self.channel(), &who.token, id, Duration::from_secs(60)).await
     }
 
     async fn stop(self) {
@@ -216,7 +125,7 @@ impl World {
 
 /// Registers a Michigan-type service at `base_url` with the H3Africa panel;
 /// returns (service id, panel id).
-async fn register(
+pub(crate) async fn register(
     channel: Channel,
     admin: &str,
     slug: &str,

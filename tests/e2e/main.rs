@@ -6,3 +6,4 @@ mod support;
 mod foundation;
 mod gateway;
 mod jobs;
+mod wes;

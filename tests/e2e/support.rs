@@ -96,3 +96,123 @@ impl TestPlatform {
             .token()
     }
 }
+
+/// Registers `name` (password `<name>-passphrase`) and logs in; returns the
+/// access token.
+pub async fn sign_up(channel: Channel, name: &str) -> String {
+    use fip_proto::user::v1 as user;
+    let mut users = user::user_service_client::UserServiceClient::new(channel);
+    users
+        .register(user::RegisterRequest {
+            username: name.into(),
+            email: format!("{name}@example.org"),
+            password: format!("{name}-passphrase"),
+            first_name: "Test".into(),
+            last_name: name.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("registers");
+    users
+        .login(user::LoginRequest {
+            username: name.into(),
+            password: format!("{name}-passphrase"),
+        })
+        .await
+        .expect("logs in")
+        .into_inner()
+        .access_token
+}
+
+/// Stores `api_token` as the user's credential for `service_id`.
+pub async fn store_credential(channel: Channel, token: &str, service_id: i64, api_token: &str) {
+    use fip_proto::user::v1 as user;
+    user::credential_service_client::CredentialServiceClient::new(channel)
+        .put_service_credential(fip_kit::testing::with_token(
+            user::PutServiceCredentialRequest {
+                service_id,
+                api_token: api_token.into(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .expect("credential stored");
+}
+
+/// Uploads `data` as the user's input file `name`; returns its id.
+pub async fn upload(channel: Channel, token: &str, name: &str, data: &[u8]) -> String {
+    use fip_proto::files::v1 as files;
+    let mut messages = vec![files::UploadFileRequest {
+        data: Some(files::upload_file_request::Data::Metadata(
+            files::UploadFileMetadata {
+                name: name.into(),
+                kind: files::FileKind::Input as i32,
+                content_type: "application/gzip".into(),
+                ..Default::default()
+            },
+        )),
+    }];
+    for chunk in data.chunks(64 * 1024) {
+        messages.push(files::UploadFileRequest {
+            data: Some(files::upload_file_request::Data::Chunk(chunk.to_vec())),
+        });
+    }
+    files::file_service_client::FileServiceClient::new(channel)
+        .upload_file(fip_kit::testing::with_token(
+            tokio_stream::iter(messages),
+            token,
+        ))
+        .await
+        .expect("uploads")
+        .into_inner()
+        .file
+        .unwrap()
+        .id
+}
+
+/// Follows a job on its watch stream until it is final, within `limit`.
+pub async fn finish_job(
+    channel: Channel,
+    token: &str,
+    id: &str,
+    limit: std::time::Duration,
+) -> fip_proto::jobs::v1::Job {
+    use fip_proto::jobs::v1 as jobs;
+    let mut stream = jobs::job_service_client::JobServiceClient::new(channel)
+        .watch_job(fip_kit::testing::with_token(
+            jobs::WatchJobRequest {
+                id: id.into(),
+                include_logs: false,
+            },
+            token,
+        ))
+        .await
+        .expect("watch opens")
+        .into_inner();
+    let deadline = tokio::time::Instant::now() + limit;
+    let running = [
+        jobs::JobStatus::Pending as i32,
+        jobs::JobStatus::Queued as i32,
+        jobs::JobStatus::Running as i32,
+    ];
+    let mut last = None;
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("the job does not finish within {limit:?}: {last:#?}"))
+            .expect("the stream stays healthy");
+        match next {
+            Some(message) => {
+                if let Some(job) = message.job {
+                    let done = !running.contains(&job.status);
+                    last = Some(job);
+                    if done {
+                        return last.unwrap();
+                    }
+                }
+            }
+            None => return last.expect("at least one snapshot"),
+        }
+    }
+}

@@ -26,6 +26,9 @@ pub enum JobError {
     ServiceInactive { message: String, service_id: i64 },
     #[error("job {id} has already finished ({status})")]
     NotCancellable { id: String, status: &'static str },
+    /// A write to a job that another writer ended meanwhile.
+    #[error("job {0} has already ended")]
+    Ended(String),
     #[error("this call needs the {0} role")]
     PermissionDenied(&'static str),
     /// An error another service answered, passed on as it is (it already
@@ -38,7 +41,10 @@ pub enum JobError {
 
 impl From<StoreError> for JobError {
     fn from(error: StoreError) -> Self {
-        JobError::Internal(error.into())
+        match error {
+            StoreError::Ended(id) => JobError::Ended(id),
+            other => JobError::Internal(other.into()),
+        }
     }
 }
 
@@ -83,7 +89,7 @@ impl From<JobError> for Status {
                 message,
             )
             .with_metadata("service_id", service_id),
-            JobError::NotCancellable { id, .. } => ApiError::new(
+            JobError::NotCancellable { id, .. } | JobError::Ended(id) => ApiError::new(
                 Code::FailedPrecondition,
                 ErrorReason::JobNotCancellable,
                 message,

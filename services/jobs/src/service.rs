@@ -389,26 +389,24 @@ impl Jobs {
         targets.push(job);
         let now = now_millis();
         let mut result = None;
-        for mut j in targets {
+        for j in targets {
             if j.status.is_final() || j.cancel_requested_at.is_some() {
                 result = Some(j);
                 continue;
             }
-            j.cancel_requested_at = Some(now);
-            j.updated_at = now;
-            // A job the server never saw ends here; otherwise the worker
-            // cancels it remotely and then ends it.
-            let remote = !j.external_job_id.is_empty() || j.phase == Phase::Submitting;
-            if !remote {
-                j.status = Status::Cancelled;
-                j.phase = Phase::Done;
-                j.completed_at = Some(now);
-                self.save(&j, Some("cancelled by the user")).await?;
-            } else {
-                // The worker driving it sees the request at its next step.
-                self.save(&j, None).await?;
+            // Only the request is written: the worker driving the job may be
+            // writing it now. A job nothing worked on yet ends here; the
+            // worker carries any other to the server and then ends it.
+            let ended = self.store.request_cancel(&j.id, now).await?;
+            if let Some(fresh) = self.store.job(&j.id).await? {
+                if ended {
+                    self.events.publish(JobEvent {
+                        job: fresh.clone(),
+                        change: Change::Saved(None),
+                    });
+                }
+                result = Some(fresh);
             }
-            result = Some(j);
         }
         let job = self
             .store
@@ -496,7 +494,11 @@ impl Jobs {
                 Status::Cancelled => "every target was cancelled",
                 _ => "targets are running",
             });
-            self.save(&parent, history).await?;
+            match self.save(&parent, history).await {
+                // The parent was cancelled outright: its children follow.
+                Err(JobError::Ended(_)) => {}
+                other => other?,
+            }
         }
         Ok(())
     }

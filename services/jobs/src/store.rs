@@ -49,6 +49,9 @@ pub struct Counts {
 pub enum StoreError {
     #[error("request id already used")]
     DuplicateRequest,
+    /// A save of a job that another writer has ended meanwhile (a cancel).
+    #[error("job {0} has already ended")]
+    Ended(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -66,7 +69,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<(Vec<Job>, i64)>;
     /// Writes every mutable field of `job`; with `history`, appends a status
     /// update in the same transaction. Returns the history entry's id.
+    /// Never clears a cancel request, and never writes over a job that has
+    /// ended meanwhile ([`StoreError::Ended`]).
     async fn save(&self, job: &Job, history: Option<&str>) -> StoreResult<Option<i64>>;
+    /// Records a cancel request of an unfinished job, touching nothing else
+    /// (the worker driving it may be writing it). A job nothing has worked
+    /// on yet (pending, phase `new`) ends `cancelled` at once. Returns
+    /// whether it ended.
+    async fn request_cancel(&self, id: &str, at: i64) -> StoreResult<bool>;
     /// Jobs a worker must still drive: not final, not parents.
     async fn unfinished(&self) -> StoreResult<Vec<Job>>;
     async fn status_updates(

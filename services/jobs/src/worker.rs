@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
+use crate::error::JobError;
 use crate::model::{ErrorAction, Job, LogEntry, LogSource, LogType, Phase, Status};
 use crate::peers::Credential;
 use crate::results;
@@ -239,6 +240,10 @@ impl Worker {
             }
             let next = match self.step(job).await {
                 Ok(next) => next,
+                // Cancelled outright meanwhile: the next read sees it ended.
+                Err(e) if matches!(e.downcast_ref::<JobError>(), Some(JobError::Ended(_))) => {
+                    Next::Now
+                }
                 Err(e) => {
                     tracing::warn!(job_id = id, error = %e, "job step failed; retrying");
                     Next::After(Duration::from_secs(5))
@@ -1068,6 +1073,20 @@ impl Worker {
     /// until the server says it ended (some servers take the request and go
     /// on; the user is told so). A job not on a server yet ends at once.
     async fn cancel(&self, mut job: Job) -> anyhow::Result<Next> {
+        if job.phase == Phase::Submitting
+            && job.external_job_id.is_empty()
+            && let Ok(credential) = self.credential(&job).await
+        {
+            // A submit may have reached the server before a crash.
+            let backend = self.backends.for_api(results::api_type(&job));
+            if let Ok(Some(id)) = backend
+                .find_run(&job.base_url, &credential.secret, &remote_name(&job))
+                .await
+            {
+                job.external_job_id = id;
+                job.phase = Phase::Submitted;
+            }
+        }
         if job.external_job_id.is_empty() || job.phase != Phase::Submitted {
             return self.end_cancelled(job, "cancelled by the user").await;
         }

@@ -303,12 +303,23 @@ impl Store for SqlStore {
             if i > 0 {
                 q.push(", ");
             }
+            if *name == "cancel_requested_at" {
+                // A cancel the API recorded meanwhile stays.
+                q.push("cancel_requested_at = COALESCE(cancel_requested_at, ");
+                bind_column(&mut q, job, name);
+                q.push(")");
+                continue;
+            }
             q.push(&format!("{name} = "));
             bind_column(&mut q, job, name);
         }
         q.push(" WHERE id = ").bind(job.id.clone());
+        q.push(" AND status IN ('pending', 'queued', 'running')");
         let (sql, args) = q.finish();
-        sqlx::query_with(&sql, args).execute(&mut *tx).await?;
+        let written = sqlx::query_with(&sql, args).execute(&mut *tx).await?;
+        if written.rows_affected() == 0 {
+            return Err(StoreError::Ended(job.id.clone()));
+        }
         let mut inserted = None;
         if let Some(message) = history {
             let row = sqlx::query(
@@ -326,6 +337,44 @@ impl Store for SqlStore {
         }
         tx.commit().await?;
         Ok(inserted)
+    }
+
+    async fn request_cancel(&self, id: &str, at: i64) -> StoreResult<bool> {
+        let mut tx = self.db.pool.begin().await?;
+        let ended = sqlx::query(
+            "UPDATE jobs SET status = 'cancelled', phase = 'done', completed_at = $1, \
+             cancel_requested_at = $1, updated_at = $1 \
+             WHERE id = $2 AND status = 'pending' AND phase = 'new' \
+             AND cancel_requested_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if ended {
+            sqlx::query(
+                "INSERT INTO job_status_updates (job_id, status, progress, message, created_at) \
+                 SELECT id, status, progress, 'cancelled by the user', $1 FROM jobs WHERE id = $2",
+            )
+            .bind(at)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "UPDATE jobs SET cancel_requested_at = $1, updated_at = $1 \
+                 WHERE id = $2 AND cancel_requested_at IS NULL \
+                 AND status IN ('pending', 'queued', 'running')",
+            )
+            .bind(at)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ended)
     }
 
     async fn unfinished(&self) -> StoreResult<Vec<Job>> {

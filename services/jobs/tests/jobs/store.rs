@@ -140,6 +140,64 @@ async fn request_ids_are_unique_per_user() {
 }
 
 #[tokio::test]
+async fn a_cancel_request_survives_the_workers_writes() {
+    let (db, s) = store().await;
+    // A job the worker is driving: the request is recorded, nothing else.
+    let mut driven = job(1, 1);
+    driven.status = Status::Running;
+    driven.phase = Phase::Submitting;
+    s.create_jobs(std::slice::from_ref(&driven), "accepted")
+        .await
+        .unwrap();
+    assert!(!s.request_cancel(&driven.id, 50).await.unwrap());
+    // The worker writes what it read before the request: the request stays.
+    driven.phase = Phase::Submitted;
+    driven.external_job_id = "run-1".into();
+    s.save(&driven, None).await.unwrap();
+    let stored = s.job(&driven.id).await.unwrap().unwrap();
+    assert_eq!(stored.cancel_requested_at, Some(50));
+    assert_eq!(stored.external_job_id, "run-1");
+    assert!(!s.request_cancel(&driven.id, 60).await.unwrap());
+    assert_eq!(
+        s.job(&driven.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .cancel_requested_at,
+        Some(50),
+        "the first request counts"
+    );
+
+    // A job nothing worked on ends at once; a late write of it is refused.
+    let fresh = job(1, 2);
+    s.create_jobs(std::slice::from_ref(&fresh), "accepted")
+        .await
+        .unwrap();
+    assert!(s.request_cancel(&fresh.id, 70).await.unwrap());
+    let ended = s.job(&fresh.id).await.unwrap().unwrap();
+    assert_eq!(
+        (ended.status, ended.phase, ended.completed_at),
+        (Status::Cancelled, Phase::Done, Some(70))
+    );
+    let mut late = fresh.clone();
+    late.status = Status::Running;
+    assert!(matches!(
+        s.save(&late, Some("preparing")).await,
+        Err(StoreError::Ended(id)) if id == fresh.id
+    ));
+    assert_eq!(
+        s.job(&fresh.id).await.unwrap().unwrap().status,
+        Status::Cancelled
+    );
+    let history = s.status_updates(&fresh.id, 0, 10).await.unwrap();
+    assert_eq!(
+        history.last().map(|u| u.message.as_str()),
+        Some("cancelled by the user")
+    );
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
 async fn listing_filters_and_pages_newest_first() {
     let (db, s) = store().await;
     let mut all = Vec::new();
