@@ -10,7 +10,6 @@ use fip_proto::common::v1::{ErrorReason, GenomeBuild, Phasing};
 use fip_proto::jobs::v1 as jobs;
 use fip_proto::jobs::v1::job_service_client::JobServiceClient;
 use fip_proto::registry::v1 as registry;
-use fip_proto::registry::v1::registry_service_client::RegistryServiceClient;
 use fip_proto::user::v1 as user;
 use fip_proto::user::v1::credential_service_client::CredentialServiceClient;
 use fip_tests::cloudgene::{self, Emulator, Step};
@@ -133,48 +132,28 @@ pub(crate) async fn register(
     builds: Vec<i32>,
     populations: Vec<registry::Population>,
 ) -> (i64, i64) {
-    let mut registry = RegistryServiceClient::new(channel);
-    let service = registry
-        .create_service(with_token(
-            registry::CreateServiceRequest {
-                service: Some(registry::ImputationService {
-                    name: format!("Emulated {slug}"),
-                    slug: slug.into(),
-                    api_type: registry::ApiType::Michigan as i32,
-                    base_url: base_url.to_string(),
-                    supported_builds: builds,
-                    is_active: true,
-                    ..Default::default()
-                }),
-            },
-            admin,
-        ))
-        .await
-        .expect("service registered")
-        .into_inner()
-        .service
-        .unwrap();
-    let panel = registry
-        .create_reference_panel(with_token(
-            registry::CreateReferencePanelRequest {
-                service_id: service.id,
-                reference_panel: Some(registry::ReferencePanel {
-                    slug: "apps@h3africa-v6hc-s@1.0.0".into(),
-                    name: "H3Africa v6".into(),
-                    build: GenomeBuild::Hg38 as i32,
-                    populations,
-                    is_active: true,
-                    ..Default::default()
-                }),
-            },
-            admin,
-        ))
-        .await
-        .expect("panel registered")
-        .into_inner()
-        .reference_panel
-        .unwrap();
-    (service.id, panel.id)
+    support::register_service(
+        channel,
+        admin,
+        registry::ImputationService {
+            name: format!("Emulated {slug}"),
+            slug: slug.into(),
+            api_type: registry::ApiType::Michigan as i32,
+            base_url: base_url.to_string(),
+            supported_builds: builds,
+            is_active: true,
+            ..Default::default()
+        },
+        registry::ReferencePanel {
+            slug: "apps@h3africa-v6hc-s@1.0.0".into(),
+            name: "H3Africa v6".into(),
+            build: GenomeBuild::Hg38 as i32,
+            populations,
+            is_active: true,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 fn study_spec() -> fip_tests::fixtures::SyntheticVcf {

@@ -216,3 +216,41 @@ pub async fn finish_job(
         }
     }
 }
+
+/// Registers `service` and its `panel` as `admin`; returns (service id,
+/// panel id).
+pub async fn register_service(
+    channel: Channel,
+    admin: &str,
+    service: fip_proto::registry::v1::ImputationService,
+    panel: fip_proto::registry::v1::ReferencePanel,
+) -> (i64, i64) {
+    use fip_proto::registry::v1 as registry;
+    let mut client = registry::registry_service_client::RegistryServiceClient::new(channel);
+    let service = client
+        .create_service(fip_kit::testing::with_token(
+            registry::CreateServiceRequest {
+                service: Some(service),
+            },
+            admin,
+        ))
+        .await
+        .expect("service registered")
+        .into_inner()
+        .service
+        .unwrap();
+    let panel = client
+        .create_reference_panel(fip_kit::testing::with_token(
+            registry::CreateReferencePanelRequest {
+                service_id: service.id,
+                reference_panel: Some(panel),
+            },
+            admin,
+        ))
+        .await
+        .expect("panel registered")
+        .into_inner()
+        .reference_panel
+        .unwrap();
+    (service.id, panel.id)
+}

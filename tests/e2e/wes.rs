@@ -14,7 +14,6 @@ use fip_proto::files::v1::file_service_client::FileServiceClient;
 use fip_proto::jobs::v1 as jobs;
 use fip_proto::jobs::v1::job_service_client::JobServiceClient;
 use fip_proto::registry::v1 as registry;
-use fip_proto::registry::v1::registry_service_client::RegistryServiceClient;
 use fip_tests::fixtures::{VcfSpec, gunzip};
 use fip_tests::wes::{self, Emulator, OutputLocations, Script};
 use tonic::transport::Channel;
@@ -75,53 +74,33 @@ async fn register_wes(
     workflow: registry::WesWorkflow,
     build: GenomeBuild,
 ) -> (i64, i64) {
-    let mut registry = RegistryServiceClient::new(channel);
-    let service = registry
-        .create_service(with_token(
-            registry::CreateServiceRequest {
-                service: Some(registry::ImputationService {
-                    name: format!("WES {slug}"),
-                    slug: slug.into(),
-                    api_type: registry::ApiType::Ga4ghWes as i32,
-                    base_url: base_url.to_string(),
-                    supported_builds: vec![build as i32],
-                    is_active: true,
-                    api_settings: Some(registry::imputation_service::ApiSettings::Wes(
-                        registry::WesSettings {
-                            default_workflow: Some(workflow),
-                            ..Default::default()
-                        },
-                    )),
+    support::register_service(
+        channel,
+        admin,
+        registry::ImputationService {
+            name: format!("WES {slug}"),
+            slug: slug.into(),
+            api_type: registry::ApiType::Ga4ghWes as i32,
+            base_url: base_url.to_string(),
+            supported_builds: vec![build as i32],
+            is_active: true,
+            api_settings: Some(registry::imputation_service::ApiSettings::Wes(
+                registry::WesSettings {
+                    default_workflow: Some(workflow),
                     ..Default::default()
-                }),
-            },
-            admin,
-        ))
-        .await
-        .expect("wes service registered")
-        .into_inner()
-        .service
-        .unwrap();
-    let panel = registry
-        .create_reference_panel(with_token(
-            registry::CreateReferencePanelRequest {
-                service_id: service.id,
-                reference_panel: Some(registry::ReferencePanel {
-                    slug: "synthetic-afr".into(),
-                    name: "Synthetic AFR".into(),
-                    build: build as i32,
-                    is_active: true,
-                    ..Default::default()
-                }),
-            },
-            admin,
-        ))
-        .await
-        .expect("panel registered")
-        .into_inner()
-        .reference_panel
-        .unwrap();
-    (service.id, panel.id)
+                },
+            )),
+            ..Default::default()
+        },
+        registry::ReferencePanel {
+            slug: "synthetic-afr".into(),
+            name: "Synthetic AFR".into(),
+            build: build as i32,
+            is_active: true,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 fn submission(

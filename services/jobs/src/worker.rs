@@ -676,6 +676,19 @@ impl Worker {
         }
     }
 
+    /// The server's word on the job's run, within the worker's call limit.
+    async fn remote_status(
+        &self,
+        job: &Job,
+        credential: &Credential,
+    ) -> anyhow::Result<Result<fip_backends::RemoteRun, BackendError>> {
+        let backend = self.backends.for_api(results::api_type(job));
+        let _slot = self.calls.acquire().await?;
+        Ok(backend
+            .status(&job.base_url, &credential.secret, &job.external_job_id)
+            .await)
+    }
+
     /// The workflow a WES service runs for the job's panel: the panel's
     /// own, else the service's default; with the signed-URL lifetime.
     async fn wes_workflow(&self, job: &Job) -> Result<(WesWorkflow, i64), Failure> {
@@ -776,13 +789,7 @@ impl Worker {
             Ok(c) => c,
             Err(failure) => return self.fail(job, failure).await,
         };
-        let backend = self.backends.for_api(results::api_type(&job));
-        let answer = {
-            let _slot = self.calls.acquire().await?;
-            backend
-                .status(&job.base_url, &credential.secret, &job.external_job_id)
-                .await
-        };
+        let answer = self.remote_status(&job, &credential).await?;
         let run = match answer {
             Ok(run) => run,
             Err(BackendError::Unauthorized { message }) => {
@@ -987,12 +994,7 @@ impl Worker {
             Err(failure) => return self.fail(job, failure).await,
         };
         let backend = self.backends.for_api(results::api_type(&job));
-        let run = {
-            let _slot = self.calls.acquire().await?;
-            backend
-                .status(&job.base_url, &credential.secret, &job.external_job_id)
-                .await
-        };
+        let run = self.remote_status(&job, &credential).await?;
         let run = match run {
             Ok(run) => run,
             Err(BackendError::Unauthorized { message }) => {
@@ -1126,12 +1128,7 @@ impl Worker {
                 }
             }
         }
-        let answer = {
-            let _slot = self.calls.acquire().await?;
-            backend
-                .status(&job.base_url, &credential.secret, &job.external_job_id)
-                .await
-        };
+        let answer = self.remote_status(&job, &credential).await?;
         let run = match answer {
             Ok(run) => run,
             Err(e) if e.is_transient() => {

@@ -57,6 +57,25 @@ pub(crate) fn loggable(url: &Url) -> String {
     format!("{}{}", url.origin().ascii_serialization(), url.path())
 }
 
+/// A multipart file part streaming `input` from disk (never read whole).
+pub(crate) async fn file_part(
+    input: &crate::InputFile,
+) -> Result<reqwest::multipart::Part, BackendError> {
+    let file = tokio::fs::File::open(&input.path)
+        .await
+        .map_err(|e| BackendError::protocol(format!("cannot open input {}: {e}", input.name)))?;
+    let length = file
+        .metadata()
+        .await
+        .map_err(|e| BackendError::protocol(format!("cannot read input {}: {e}", input.name)))?
+        .len();
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+    reqwest::multipart::Part::stream_with_length(body, length)
+        .file_name(input.name.clone())
+        .mime_str("application/gzip")
+        .map_err(|e| BackendError::protocol(format!("bad content type: {e}")))
+}
+
 /// One call: who makes it, and the secret it carries (to scrub from answers).
 #[derive(Clone, Copy)]
 pub(crate) struct Call<'a> {

@@ -1151,3 +1151,179 @@ async fn backends_hand_out_one_backend_per_api() {
         assert_eq!(backends.for_api(api).api_type(), api);
     }
 }
+
+// ------------------------------------------- wes runs against the emulator
+
+/// Runs on the emulated WES server of `fip-tests`, quirks included.
+mod wes_runs {
+    use std::path::PathBuf;
+
+    use fip_backends::wes::{InputDelivery, ParamNames, WesWorkflow};
+    use fip_backends::{InputFile, RunRequest, RunState, WesBackend};
+    use fip_tests::fixtures::VcfSpec;
+    use fip_tests::wes::{Config, Emulator, OutputLocations};
+
+    use super::*;
+
+    fn client() -> reqwest::Client {
+        settings(Duration::from_secs(5)).build_client().unwrap()
+    }
+
+    fn request(dir: &std::path::Path) -> RunRequest {
+        let path = dir.join("chr20.vcf.gz");
+        std::fs::write(&path, VcfSpec::new(20, 10).build().bgzf()).unwrap();
+        RunRequest {
+            job_name: "fip-0193".into(),
+            inputs: vec![InputFile {
+                name: "chr20.vcf.gz".into(),
+                path,
+                url: None,
+            }],
+            panel: "synthetic-afr".into(),
+            build: "hg19".into(),
+            phasing: None,
+            population: None,
+            mode: "imputation".into(),
+            r2_filter: None,
+            password: String::new(),
+            aes_encryption: false,
+            wes: Some(WesWorkflow {
+                workflow_type: "CWL".into(),
+                workflow_type_version: "v1.0".into(),
+                workflow_url: "https://workflows.example/imputation.cwl".into(),
+                input_delivery: InputDelivery::Attachment,
+                param_names: ParamNames {
+                    input: "target".into(),
+                    reference_panel: "panel".into(),
+                    ..ParamNames::default()
+                },
+                ..WesWorkflow::default()
+            }),
+        }
+    }
+
+    /// Polls until the run is final; at most `polls` times.
+    async fn follow(
+        wes: &WesBackend,
+        base: &str,
+        secret: &Secret,
+        id: &str,
+        polls: usize,
+    ) -> Vec<Result<fip_backends::RemoteRun, BackendError>> {
+        let mut seen = Vec::new();
+        for _ in 0..polls {
+            let answer = wes.status(base, secret, id).await;
+            let done = matches!(&answer, Ok(run) if run.state.is_final());
+            seen.push(answer);
+            if done {
+                break;
+            }
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_run_is_found_again_by_its_tag_whatever_the_list_is_called() {
+        for (workflows_key, ignore_paging) in [(false, false), (true, true)] {
+            let server = Emulator::start(Config {
+                list_key_workflows: workflows_key,
+                ignore_paging,
+                default_page_size: 2,
+                ..Config::default()
+            })
+            .await;
+            let secret = Secret::ApiToken(server.issue_token("ada"));
+            let dir = tempfile::tempdir().unwrap();
+            let wes = WesBackend::new(client());
+            let mut ids = Vec::new();
+            for name in ["fip-a", "fip-0193", "fip-b", "fip-c"] {
+                let mut run = request(dir.path());
+                run.job_name = name.into();
+                ids.push(wes.submit(server.base_url(), &secret, &run).await.unwrap());
+            }
+            assert_eq!(
+                wes.find_run(server.base_url(), &secret, "fip-0193")
+                    .await
+                    .unwrap(),
+                Some(ids[1].clone()),
+                "workflows key {workflows_key}"
+            );
+            assert_eq!(
+                wes.find_run(server.base_url(), &secret, "fip-none")
+                    .await
+                    .unwrap(),
+                None
+            );
+            server.stop().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_unknown_for_a_while_after_submit_is_transient_then_followed() {
+        let server = Emulator::start(Config {
+            not_found_polls: 2,
+            ..Config::default()
+        })
+        .await;
+        let secret = Secret::ApiToken(server.issue_token("ada"));
+        let dir = tempfile::tempdir().unwrap();
+        let wes = WesBackend::new(client());
+        let id = wes
+            .submit(server.base_url(), &secret, &request(dir.path()))
+            .await
+            .unwrap();
+        let seen = follow(&wes, server.base_url(), &secret, &id, 10).await;
+        for early in &seen[..2] {
+            let error = early.as_ref().unwrap_err();
+            assert!(error.is_transient(), "{error}");
+        }
+        let last = seen.last().unwrap().as_ref().unwrap();
+        assert_eq!(last.state, RunState::Completed);
+        assert_eq!(last.name, "fip-0193");
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn file_outputs_are_read_only_under_a_shared_directory() {
+        let shared = tempfile::tempdir().unwrap();
+        let server = Emulator::start(Config {
+            output_locations: OutputLocations::File(shared.path().to_path_buf()),
+            ..Config::default()
+        })
+        .await;
+        let secret = Secret::ApiToken(server.issue_token("ada"));
+        let dir = tempfile::tempdir().unwrap();
+        let submit = WesBackend::new(client());
+        let id = submit
+            .submit(server.base_url(), &secret, &request(dir.path()))
+            .await
+            .unwrap();
+        let run = follow(&submit, server.base_url(), &secret, &id, 10)
+            .await
+            .pop()
+            .unwrap()
+            .unwrap();
+        let output = run
+            .outputs
+            .iter()
+            .find(|o| o.name == "chr20.imputed.vcf.gz")
+            .expect("the imputed vcf");
+        assert!(output.url.starts_with("file:///"), "{}", output.url);
+        let dest = dir.path().join("out.vcf.gz");
+        let refused = submit
+            .download(output, Some(&secret), &dest)
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("wes_shared_dirs"), "{refused}");
+        assert!(!dest.exists());
+        let sharing =
+            WesBackend::new(client()).with_shared_dirs(vec![PathBuf::from(shared.path())]);
+        let size = sharing
+            .download(output, Some(&secret), &dest)
+            .await
+            .unwrap();
+        assert_eq!(size, std::fs::metadata(&dest).unwrap().len());
+        assert_eq!(Some(size), output.size);
+        server.stop().await;
+    }
+}

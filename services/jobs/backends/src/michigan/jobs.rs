@@ -2,7 +2,7 @@
 //! finished job (`reference/cloudgene-api.md`).
 
 use reqwest::header::{self, HeaderValue};
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 use serde_json::Value;
 
 use crate::http::{self, Call};
@@ -189,22 +189,7 @@ impl MichiganBackend {
         let url = http::endpoint(base_url, &["api", "v2", "jobs", "submit", &self.app])?;
         let mut form = Form::new();
         for input in &run.inputs {
-            let file = tokio::fs::File::open(&input.path).await.map_err(|e| {
-                BackendError::protocol(format!("cannot open input {}: {e}", input.name))
-            })?;
-            let length = file
-                .metadata()
-                .await
-                .map_err(|e| {
-                    BackendError::protocol(format!("cannot read input {}: {e}", input.name))
-                })?
-                .len();
-            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-            let part = Part::stream_with_length(body, length)
-                .file_name(input.name.clone())
-                .mime_str("application/gzip")
-                .map_err(|e| BackendError::protocol(format!("bad content type: {e}")))?;
-            form = form.part("files", part);
+            form = form.part("files", http::file_part(input).await?);
         }
         form = form
             .text("refpanel", run.panel.clone())

@@ -2,7 +2,7 @@
 //! (`GET /runs/{id}`), cancel; and the reading of a `RunLog`.
 
 use reqwest::header;
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 use serde_json::Value;
 
 use crate::http::{self, Call};
@@ -303,22 +303,7 @@ impl WesBackend {
         }
         if workflow.input_delivery == InputDelivery::Attachment {
             for input in &run.inputs {
-                let file = tokio::fs::File::open(&input.path).await.map_err(|e| {
-                    BackendError::protocol(format!("cannot open input {}: {e}", input.name))
-                })?;
-                let length = file
-                    .metadata()
-                    .await
-                    .map_err(|e| {
-                        BackendError::protocol(format!("cannot read input {}: {e}", input.name))
-                    })?
-                    .len();
-                let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-                let part = Part::stream_with_length(body, length)
-                    .file_name(input.name.clone())
-                    .mime_str("application/gzip")
-                    .map_err(|e| BackendError::protocol(format!("bad content type: {e}")))?;
-                form = form.part("workflow_attachment", part);
+                form = form.part("workflow_attachment", http::file_part(input).await?);
             }
         }
         let request = authorize(
