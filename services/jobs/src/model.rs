@@ -177,6 +177,8 @@ pub struct Job {
     pub cancel_requested_at: Option<i64>,
     /// When the external server was asked to cancel the run.
     pub cancel_sent_at: Option<i64>,
+    /// Looks at the run since the cancel was sent.
+    pub cancel_polls: i64,
     pub results_expire_at: Option<i64>,
 }
 

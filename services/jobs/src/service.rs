@@ -216,6 +216,7 @@ impl Jobs {
             completed_at: None,
             cancel_requested_at: None,
             cancel_sent_at: None,
+            cancel_polls: 0,
             results_expire_at: None,
         }
     }

@@ -121,7 +121,7 @@ const CREDENTIAL_TTL: Duration = Duration::from_secs(60);
 const MAX_SUBMITS: i64 = 3;
 
 /// Polls after a cancel request before the user is told that the server
-/// has not stopped the run (then again every this many polls).
+/// has not stopped the run; told again after twice as many, and so on.
 const CANCEL_PATIENCE: i64 = 3;
 
 impl Worker {
@@ -1111,7 +1111,6 @@ impl Worker {
             match asked {
                 Ok(()) => {
                     job.cancel_sent_at = Some(now_millis());
-                    job.poll_failures = 0;
                     self.save(&mut job, Some("the server was asked to cancel the job"))
                         .await?;
                     return Ok(Next::After(
@@ -1151,8 +1150,10 @@ impl Worker {
                 self.end_cancelled(job, &message).await
             }
             _ => {
-                job.poll_failures += 1;
-                if job.poll_failures % CANCEL_PATIENCE == 0 {
+                job.poll_failures = 0;
+                job.cancel_polls += 1;
+                let turns = (job.cancel_polls / CANCEL_PATIENCE) as u64;
+                if job.cancel_polls % CANCEL_PATIENCE == 0 && turns.is_power_of_two() {
                     let message = format!(
                         "{} has not stopped the run yet ({}); still following it",
                         job.service_name, job.remote_state

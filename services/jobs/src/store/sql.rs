@@ -20,7 +20,7 @@ impl SqlStore {
 }
 
 /// The columns of `jobs`.
-const JOB_COLUMNS: [&str; 47] = [
+const JOB_COLUMNS: [&str; 48] = [
     "id",
     "user_id",
     "parent_job_id",
@@ -67,6 +67,7 @@ const JOB_COLUMNS: [&str; 47] = [
     "completed_at",
     "cancel_requested_at",
     "cancel_sent_at",
+    "cancel_polls",
     "results_expire_at",
 ];
 
@@ -138,6 +139,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
         completed_at: row.try_get("completed_at")?,
         cancel_requested_at: row.try_get("cancel_requested_at")?,
         cancel_sent_at: row.try_get("cancel_sent_at")?,
+        cancel_polls: row.try_get("cancel_polls")?,
         results_expire_at: row.try_get("results_expire_at")?,
     })
 }
@@ -663,6 +665,7 @@ fn bind_column(q: &mut SqlBuilder, job: &Job, column: &str) {
         "completed_at" => q.bind(job.completed_at),
         "cancel_requested_at" => q.bind(job.cancel_requested_at),
         "cancel_sent_at" => q.bind(job.cancel_sent_at),
+        "cancel_polls" => q.bind(job.cancel_polls),
         "results_expire_at" => q.bind(job.results_expire_at),
         other => unreachable!("unknown jobs column {other}"),
     };

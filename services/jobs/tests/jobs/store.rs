@@ -61,6 +61,7 @@ fn job(user: i64, created_at: i64) -> Job {
         completed_at: None,
         cancel_requested_at: None,
         cancel_sent_at: None,
+        cancel_polls: 0,
         results_expire_at: None,
     }
 }
