@@ -44,7 +44,9 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use self::edge::Target;
-use self::edge::rate_limit::{KeyKind, RateLimitLayer, RateLimiter, TokenBuckets};
+use self::edge::rate_limit::{
+    KeyKind, RateLimitLayer, RateLimiter, RedisTokenBuckets, TokenBuckets,
+};
 use self::rest::Rest;
 use self::rest::table::RouteTable;
 
@@ -60,11 +62,12 @@ impl Gateway {
     /// A gateway verifying tokens with `keys`, calling `peers`.
     pub fn new(config: Arc<Config>, keys: &Keys, peers: Peers) -> anyhow::Result<Self> {
         let verifier = Arc::new(TokenVerifier::new(keys, &config)?);
+        let limiter = rate_limiter(&config)?;
         Ok(Self {
             config,
             verifier,
             peers,
-            limiter: Arc::new(TokenBuckets::new()),
+            limiter,
         })
     }
 
@@ -145,6 +148,24 @@ impl Gateway {
             .layer(DefaultBodyLimit::disable())
             .layer(edge))
     }
+}
+
+/// The rate limiter for `config`: buckets in Redis, shared by the replicas,
+/// when `redis_url` is set (connected on first use, so a Redis that is down
+/// does not stop the gateway from starting); in-process otherwise.
+///
+/// The Redis keys are namespaced like the deployment's database schemas:
+/// `database_schema_prefix` with its trailing `_` turned into `:` (`fip:` by
+/// default), so the replicas of one deployment share their buckets and
+/// deployments (or test platforms) sharing one Redis do not.
+fn rate_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> {
+    Ok(match &config.redis_url {
+        Some(url) => {
+            let namespace = config.database_schema_prefix.trim_end_matches('_');
+            Arc::new(RedisTokenBuckets::new(url)?.with_prefix(format!("{namespace}:")))
+        }
+        None => Arc::new(TokenBuckets::new()),
+    })
 }
 
 /// Serves the gateway on `listener` until `shutdown` is cancelled.

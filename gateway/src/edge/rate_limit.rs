@@ -1,8 +1,11 @@
 //! Rate limits: token buckets per client address and per signed-in user.
 //!
-//! [`RateLimiter`] is the storage-independent interface (an in-process
-//! [`TokenBuckets`] today; a Redis one can implement the same trait so that
-//! replicas share their counts). [`RateLimitLayer`] applies one kind of key;
+//! [`RateLimiter`] is the storage-independent interface, with two
+//! implementations of the same token bucket: [`TokenBuckets`] counts in this
+//! process; [`RedisTokenBuckets`] counts in Redis, so that replicas of the
+//! gateway share their counts (the gateway uses it when `redis_url` is set,
+//! and falls back to counting in-process while Redis cannot be reached).
+//! [`RateLimitLayer`] applies one kind of key;
 //! the gateway stacks the per-address layer before authentication and the
 //! per-user layer after it. Every API answer carries `RateLimit-Limit`,
 //! `RateLimit-Remaining` and `RateLimit-Reset` (of the tighter limit); a
@@ -31,6 +34,10 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 
 use super::{Target, reject, request_id_of};
+
+mod redis;
+
+pub use self::redis::RedisTokenBuckets;
 
 /// The verdict on one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,17 +136,7 @@ impl<C: Clock> TokenBuckets<C> {
         if size > PRUNE_ABOVE {
             self.prune(now, quota);
         }
-        Decision {
-            allowed,
-            limit: quota.burst,
-            remaining: tokens.floor().max(0.0) as u32,
-            reset: Duration::from_secs_f64(((burst - tokens) / rate).max(0.0)),
-            retry_after: if allowed {
-                Duration::ZERO
-            } else {
-                Duration::from_secs_f64(((1.0 - tokens) / rate).max(0.0))
-            },
-        }
+        decision(quota, allowed, tokens)
     }
 
     fn prune(&self, now: Instant, quota: RateQuota) {
@@ -156,6 +153,24 @@ impl<C: Clock> TokenBuckets<C> {
             .retain(|_, b| {
                 b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < burst
             });
+    }
+}
+
+/// The verdict on a bucket left with `tokens` after the request was
+/// `allowed` (took one) or not.
+fn decision(quota: RateQuota, allowed: bool, tokens: f64) -> Decision {
+    let burst = f64::from(quota.burst);
+    let rate = quota.per_second;
+    Decision {
+        allowed,
+        limit: quota.burst,
+        remaining: tokens.floor().max(0.0) as u32,
+        reset: Duration::from_secs_f64(((burst - tokens) / rate).max(0.0)),
+        retry_after: if allowed {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(((1.0 - tokens) / rate).max(0.0))
+        },
     }
 }
 
