@@ -16,8 +16,14 @@
 //! The three paths take turns in four rounds, so that other load on the
 //! machine weighs on each alike.
 //!
+//! Then it uploads a file of `FIP_BENCH_UPLOAD_MIB` MiB (default 1024; 0
+//! skips it) as one multipart `POST /api/files/upload` through the gateway,
+//! streamed from disk, and prints the throughput and the gateway's peak
+//! resident memory meanwhile (goal: under 64 MiB).
+//!
 //! `cargo bench -p fip-gateway --bench gateway` (defaults: 8 s per path,
-//! 32 concurrent callers; `FIP_BENCH_SECONDS`, `FIP_BENCH_CONCURRENCY`).
+//! 32 concurrent callers; `FIP_BENCH_SECONDS`, `FIP_BENCH_CONCURRENCY`,
+//! `FIP_BENCH_UPLOAD_MIB`).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -332,16 +338,21 @@ impl Part {
 
     /// Resident memory (VmRSS) in KiB.
     fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(0)
+        rss_of(self.child.id())
     }
+}
+
+/// Resident memory (VmRSS) of process `pid` in KiB; 0 when unknown.
+fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 impl Drop for Part {
@@ -535,8 +546,92 @@ async fn drive() -> anyhow::Result<()> {
         report(&format!("{title} (REST: GET {path})"), &figures);
     }
     println!("\ngateway RSS idle: {:.1} MiB", idle_rss as f64 / 1024.0);
+    let upload_mib: u64 = env_or("FIP_BENCH_UPLOAD_MIB", 1024);
+    if upload_mib > 0 {
+        upload(&http, &gateway, token, dir.path(), upload_mib).await?;
+    }
     drop(gateway);
     drop(services);
+    Ok(())
+}
+
+/// One multipart upload of `mib` MiB through the gateway, streamed from
+/// disk; prints its throughput and the gateway's peak memory meanwhile.
+async fn upload(
+    http: &reqwest::Client,
+    gateway: &Part,
+    token: &str,
+    dir: &Path,
+    mib: u64,
+) -> anyhow::Result<()> {
+    let path = dir.join("upload.vcf.gz");
+    {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        let mut block = vec![0u8; 1 << 20];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..mib {
+            for byte in block.iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = state as u8;
+            }
+            file.write_all(&block)?;
+        }
+        file.flush()?;
+    }
+    let size = mib << 20;
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+        tokio::fs::File::open(&path).await?,
+        256 * 1024,
+    ));
+    let form = reqwest::multipart::Form::new().text("kind", "input").part(
+        "file",
+        reqwest::multipart::Part::stream_with_length(body, size)
+            .file_name("upload.vcf.gz")
+            .mime_str("application/gzip")?,
+    );
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(gateway.rss_kib()));
+    let done = CancellationToken::new();
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        let pid = gateway.child.id();
+        tokio::spawn(async move {
+            while !done.is_cancelled() {
+                let rss = rss_of(pid);
+                peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let answer = http
+        .post(format!("{}/api/files/upload", gateway.url()))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await?;
+    let status = answer.status();
+    let text = answer.text().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    done.cancel();
+    sampler.await?;
+    anyhow::ensure!(status.is_success(), "the upload failed: {status} {text}");
+    let stored: serde_json::Value = serde_json::from_str(&text)?;
+    anyhow::ensure!(
+        stored["size_bytes"].as_u64() == Some(size),
+        "the stored size differs: {}",
+        stored["size_bytes"]
+    );
+    println!(
+        "\nmultipart upload of {mib} MiB through the gateway: {:.1} s, {:.0} MiB/s; \
+         gateway RSS peak {:.1} MiB",
+        seconds,
+        mib as f64 / seconds,
+        peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0
+    );
+    std::fs::remove_file(&path)?;
     Ok(())
 }
 
