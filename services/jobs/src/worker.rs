@@ -238,7 +238,9 @@ impl Worker {
                 let _ = self.jobs.queue.ack(id).await;
                 return;
             }
-            let next = match self.step(job).await {
+            // Boxed: the step's (large) state lives only while it runs, not
+            // in every waiting job's task (10,000 jobs wait at once).
+            let next = match Box::pin(self.step(job)).await {
                 Ok(next) => next,
                 // Cancelled outright meanwhile: the next read sees it ended.
                 Err(e) if matches!(e.downcast_ref::<JobError>(), Some(JobError::Ended(_))) => {
