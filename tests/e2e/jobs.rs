@@ -556,29 +556,17 @@ async fn a_multi_service_job_completes_every_target_and_the_parent() {
         .await
         .unwrap();
     let file = world.upload(&kim, &study()).await;
-    let target = |service_id, reference_panel_id| jobs::JobTarget {
-        service_id,
-        reference_panel_id,
-        build: GenomeBuild::Hg38 as i32,
-        phasing: Phasing::Eagle as i32,
-        population: String::new(),
-    };
-    let submitted = JobServiceClient::new(world.channel())
-        .submit_multi_service_job(with_token(
-            jobs::SubmitMultiServiceJobRequest {
-                name: "two servers".into(),
-                input_file_id: file,
-                targets: vec![
-                    target(world.service_id, world.panel_id),
-                    target(second_service, second_panel),
-                ],
-                ..Default::default()
-            },
-            &kim.token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let submitted = support::submit_multi_service(
+        world.channel(),
+        &kim.token,
+        "two servers",
+        file,
+        &[
+            (world.service_id, world.panel_id),
+            (second_service, second_panel),
+        ],
+    )
+    .await;
     let parent = submitted.parent_job.unwrap();
     assert_eq!(submitted.child_jobs.len(), 2);
     assert_eq!(parent.child_job_ids.len(), 2);

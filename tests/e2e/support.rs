@@ -254,3 +254,38 @@ pub async fn register_service(
         .unwrap();
     (service.id, panel.id)
 }
+
+/// Submits `file_id` to every (service, panel) of `targets` at once (hg38,
+/// Eagle phasing).
+pub async fn submit_multi_service(
+    channel: Channel,
+    token: &str,
+    name: &str,
+    file_id: String,
+    targets: &[(i64, i64)],
+) -> fip_proto::jobs::v1::SubmitMultiServiceJobResponse {
+    use fip_proto::common::v1::{GenomeBuild, Phasing};
+    use fip_proto::jobs::v1 as jobs;
+    jobs::job_service_client::JobServiceClient::new(channel)
+        .submit_multi_service_job(fip_kit::testing::with_token(
+            jobs::SubmitMultiServiceJobRequest {
+                name: name.into(),
+                input_file_id: file_id,
+                targets: targets
+                    .iter()
+                    .map(|&(service_id, reference_panel_id)| jobs::JobTarget {
+                        service_id,
+                        reference_panel_id,
+                        build: GenomeBuild::Hg38 as i32,
+                        phasing: Phasing::Eagle as i32,
+                        population: String::new(),
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .expect("submitted")
+        .into_inner()
+}

@@ -682,29 +682,17 @@ async fn a_multi_service_job_fans_out_to_cloudgene_and_wes() {
         .build()
         .bgzf();
     let file = support::upload(world.channel(), &world.user, "study.vcf.gz", &study).await;
-    let target = |service_id, reference_panel_id| jobs::JobTarget {
-        service_id,
-        reference_panel_id,
-        build: GenomeBuild::Hg38 as i32,
-        phasing: Phasing::Eagle as i32,
-        population: String::new(),
-    };
-    let submitted = JobServiceClient::new(world.channel())
-        .submit_multi_service_job(with_token(
-            jobs::SubmitMultiServiceJobRequest {
-                name: "cloudgene and wes".into(),
-                input_file_id: file,
-                targets: vec![
-                    target(michigan_service, michigan_panel),
-                    target(world.service_id, world.panel_id),
-                ],
-                ..Default::default()
-            },
-            &world.user,
-        ))
-        .await
-        .expect("submitted")
-        .into_inner();
+    let submitted = support::submit_multi_service(
+        world.channel(),
+        &world.user,
+        "cloudgene and wes",
+        file,
+        &[
+            (michigan_service, michigan_panel),
+            (world.service_id, world.panel_id),
+        ],
+    )
+    .await;
     let parent = submitted.parent_job.unwrap();
     let done = world.finish(&parent).await;
     assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:#?}");
