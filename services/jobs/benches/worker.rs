@@ -65,8 +65,19 @@ fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
-/// (utime + stime in seconds, VmRSS MiB, VmHWM MiB) of a process.
-fn usage(pid: u32) -> (f64, f64, f64) {
+/// What a process uses: CPU seconds (utime + stime) and memory in MiB.
+struct Usage {
+    cpu: f64,
+    /// VmRSS: resident memory, and its parts.
+    rss: f64,
+    anon: f64,
+    file: f64,
+    shmem: f64,
+    /// VmHWM: peak resident memory.
+    peak: f64,
+}
+
+fn usage(pid: u32) -> Usage {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
@@ -93,7 +104,14 @@ fn usage(pid: u32) -> (f64, f64, f64) {
             .unwrap_or(0.0)
             / 1024.0
     };
-    (cpu / ticks, kib("VmRSS:"), kib("VmHWM:"))
+    Usage {
+        cpu: cpu / ticks,
+        rss: kib("VmRSS:"),
+        anon: kib("RssAnon:"),
+        file: kib("RssFile:"),
+        shmem: kib("RssShmem:"),
+        peak: kib("VmHWM:"),
+    }
 }
 
 struct Server {
@@ -405,17 +423,23 @@ async fn main() {
     let min_polls = || emulator.jobs().iter().map(|j| j.polls).min().unwrap_or(0);
     let mut base = min_polls();
     for round in 1..=rounds {
-        let (cpu_before, _, _) = usage(pid);
+        let before = usage(pid);
         let start = Instant::now();
         while min_polls() <= base {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         base = min_polls();
-        let (cpu_after, rss, hwm) = usage(pid);
+        let after = usage(pid);
         println!(
-            "round {round}: every job polled again in {:.2} s; worker CPU {:.2} s; RSS {rss:.0} MiB (peak {hwm:.0} MiB)",
+            "round {round}: every job polled again in {:.2} s; worker CPU {:.2} s; \
+             RSS {:.0} MiB (anon {:.0}, file {:.0}, shmem {:.0}; peak {:.0} MiB)",
             start.elapsed().as_secs_f64(),
-            cpu_after - cpu_before
+            after.cpu - before.cpu,
+            after.rss,
+            after.anon,
+            after.file,
+            after.shmem,
+            after.peak
         );
     }
     let requests = emulator.requests().len();
