@@ -54,6 +54,9 @@ pub struct Worker {
     keys: Arc<KeyRing>,
     settings: WorkerSettings,
     calls: Arc<Semaphore>,
+    /// Inputs being fetched, checked and split at once (CPU and disk work,
+    /// whose buffers would otherwise add up over thousands of new jobs).
+    preparing: Arc<Semaphore>,
     driving: Mutex<HashSet<String>>,
     credentials: Mutex<HashMap<(i64, i64), (Credential, Instant)>>,
 }
@@ -133,6 +136,9 @@ impl Worker {
     ) -> Arc<Self> {
         Arc::new(Self {
             calls: Arc::new(Semaphore::new(settings.max_concurrent_calls)),
+            preparing: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+            )),
             jobs,
             backends,
             keys,
@@ -502,7 +508,11 @@ impl Worker {
         };
         drop(credential);
         let dir = self.work_dir(&job);
-        let prepared = match results::prepare_input(&self.jobs.mesh, &job, &dir).await {
+        let prepared = {
+            let _slot = self.preparing.acquire().await?;
+            results::prepare_input(&self.jobs.mesh, &job, &dir).await
+        };
+        let prepared = match prepared {
             Ok(p) => p,
             Err(results::InputError::Invalid { message, summary }) => {
                 job.input_summary = summary;
