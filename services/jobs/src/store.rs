@@ -74,8 +74,9 @@ pub trait Store: Send + Sync + 'static {
     async fn save(&self, job: &Job, history: Option<&str>) -> StoreResult<Option<i64>>;
     /// Records a cancel request of an unfinished job, touching nothing else
     /// (the worker driving it may be writing it). A job nothing has worked
-    /// on yet (pending, phase `new`) ends `cancelled` at once. Returns
-    /// whether it ended.
+    /// on yet (pending or queued, phase `new`) ends `cancelled` at once: a
+    /// worker that picks it up meanwhile finds it ended when it saves.
+    /// Returns whether it ended.
     async fn request_cancel(&self, id: &str, at: i64) -> StoreResult<bool>;
     /// Jobs a worker must still drive: not final, not parents.
     async fn unfinished(&self) -> StoreResult<Vec<Job>>;

@@ -346,7 +346,7 @@ impl Store for SqlStore {
         let ended = sqlx::query(
             "UPDATE jobs SET status = 'cancelled', phase = 'done', completed_at = $1, \
              cancel_requested_at = $1, updated_at = $1 \
-             WHERE id = $2 AND status = 'pending' AND phase = 'new' \
+             WHERE id = $2 AND status IN ('pending', 'queued') AND phase = 'new' \
              AND cancel_requested_at IS NULL",
         )
         .bind(at)

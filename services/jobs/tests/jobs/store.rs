@@ -170,7 +170,8 @@ async fn a_cancel_request_survives_the_workers_writes() {
     );
 
     // A job nothing worked on ends at once; a late write of it is refused.
-    let fresh = job(1, 2);
+    let mut fresh = job(1, 2);
+    fresh.status = Status::Queued;
     s.create_jobs(std::slice::from_ref(&fresh), "accepted")
         .await
         .unwrap();
