@@ -163,6 +163,13 @@ async fn serve_files(data_dir: &Path, tuned: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes back every dirty page (`sync`) before a timed phase.
+fn settle() -> anyhow::Result<()> {
+    let status = Command::new("sync").status()?;
+    anyhow::ensure!(status.success(), "sync failed");
+    Ok(())
+}
+
 /// Writes `size` bytes of pseudo-random content; returns its SHA-256.
 fn make_source(path: &Path, size: u64) -> anyhow::Result<String> {
     let mut file = std::io::BufWriter::with_capacity(CHUNK, std::fs::File::create(path)?);
@@ -235,8 +242,11 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
     );
     let sha256 = make_source(&source, size)?;
 
-    // The baseline: cp on the same disk.
+    // The baseline: cp on the same disk. Every timed phase starts with no
+    // dirty pages (`sync`), so that none pays for the previous one's
+    // writeback.
     let copy = tmp.path().join("copy.bin");
+    settle()?;
     let started = Instant::now();
     let status = Command::new("cp").arg(&source).arg(&copy).status()?;
     anyhow::ensure!(status.success(), "cp failed");
@@ -376,6 +386,7 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
     })
     .await?;
     let path = source.to_path_buf();
+    settle()?;
     let cpu_before = cpu_time(pid)?;
     let started = Instant::now();
     let reader = std::thread::spawn(move || -> std::io::Result<()> {
@@ -415,6 +426,7 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
 
     // Download to disk, hashing on the way.
     let target = tmp.join("download.bin");
+    settle()?;
     let cpu_before = cpu_time(pid)?;
     let started = Instant::now();
     let mut stream = client
