@@ -178,6 +178,28 @@ pub async fn finish_job(
     id: &str,
     limit: std::time::Duration,
 ) -> fip_proto::jobs::v1::Job {
+    use fip_proto::jobs::v1::JobStatus;
+    let running = [
+        JobStatus::Pending as i32,
+        JobStatus::Queued as i32,
+        JobStatus::Running as i32,
+    ];
+    watch_job_until(channel, token, id, limit, "finish", |job| {
+        !running.contains(&job.status)
+    })
+    .await
+}
+
+/// Follows a job on its watch stream until a snapshot satisfies `until`
+/// (`what` names it in the failure), within `limit`.
+pub async fn watch_job_until(
+    channel: Channel,
+    token: &str,
+    id: &str,
+    limit: std::time::Duration,
+    what: &str,
+    until: impl Fn(&fip_proto::jobs::v1::Job) -> bool,
+) -> fip_proto::jobs::v1::Job {
     use fip_proto::jobs::v1 as jobs;
     let mut stream = jobs::job_service_client::JobServiceClient::new(channel)
         .watch_job(fip_kit::testing::with_token(
@@ -191,28 +213,27 @@ pub async fn finish_job(
         .expect("watch opens")
         .into_inner();
     let deadline = tokio::time::Instant::now() + limit;
-    let running = [
-        jobs::JobStatus::Pending as i32,
-        jobs::JobStatus::Queued as i32,
-        jobs::JobStatus::Running as i32,
-    ];
     let mut last = None;
     loop {
         let next = tokio::time::timeout_at(deadline, stream.message())
             .await
-            .unwrap_or_else(|_| panic!("the job does not finish within {limit:?}: {last:#?}"))
+            .unwrap_or_else(|_| panic!("the job does not {what} within {limit:?}: {last:#?}"))
             .expect("the stream stays healthy");
         match next {
             Some(message) => {
                 if let Some(job) = message.job {
-                    let done = !running.contains(&job.status);
+                    let done = until(&job);
                     last = Some(job);
                     if done {
                         return last.unwrap();
                     }
                 }
             }
-            None => return last.expect("at least one snapshot"),
+            None => {
+                return last
+                    .filter(|job| until(job))
+                    .unwrap_or_else(|| panic!("the watch ended before the job did {what}"));
+            }
         }
     }
 }

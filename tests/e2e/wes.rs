@@ -16,6 +16,7 @@ use fip_proto::jobs::v1::job_service_client::JobServiceClient;
 use fip_proto::registry::v1 as registry;
 use fip_tests::fixtures::{VcfSpec, gunzip};
 use fip_tests::wes::{self, Emulator, OutputLocations, Script};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::transport::Channel;
 
 use crate::support::{self, TestPlatform};
@@ -205,28 +206,39 @@ impl WesService {
             .unwrap()
             .port();
         let dir = tempfile::tempdir().expect("temp dir");
-        let child = tokio::process::Command::new(root().join("scripts/wes-server"))
+        let mut child = tokio::process::Command::new(root().join("scripts/wes-server"))
             .args(["--port", &port.to_string(), "--token", token, "--dir"])
             .arg(dir.path())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("scripts/wes-server starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let info = format!("{url}/ga4gh/wes/v1/service-info");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(answer) = client.get(&info).send().await
-                && answer.status().is_success()
-            {
-                break;
+        // Ready when uvicorn says it listens; its log goes on to the test's
+        // stderr afterwards.
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let mut seen = Vec::new();
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("the server's log reads") {
+                eprintln!("{line}");
+                let listening = line.contains("Uvicorn running on");
+                seen.push(line);
+                if listening {
+                    return true;
+                }
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "wes-service does not answer within a minute"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            false
+        })
+        .await;
+        assert!(
+            matches!(ready, Ok(true)),
+            "wes-service did not start listening: {seen:#?}"
+        );
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{line}");
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}");
         Self { child, url, dir }
     }
 
@@ -562,12 +574,16 @@ async fn a_cancel_the_server_ignores_is_followed_and_said() {
     })
     .await;
     let job = world.submit().await;
-    // Wait until the server has the run, then cancel.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while world.server.run_ids().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "never submitted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Cancel once the server has the run.
+    support::watch_job_until(
+        world.channel(),
+        &world.user,
+        &job.id,
+        Duration::from_secs(30),
+        "reach the server",
+        |job| !job.external_job_id.is_empty(),
+    )
+    .await;
     JobServiceClient::new(world.channel())
         .cancel_job(with_token(
             jobs::CancelJobRequest { id: job.id.clone() },

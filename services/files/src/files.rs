@@ -185,15 +185,9 @@ impl Files {
             limit: limit + 1,
         };
         let (mut files, total_size) = self.store.list_files(&query).await?;
-        let next_page_token = if files.len() as i64 > limit {
-            files.truncate(limit as usize);
-            files
-                .last()
-                .map(|f| paging::encode(&filters, &f.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = fip_kit::paging::next_page_token(&mut files, limit, |f| {
+            paging::encode(&filters, &f.id)
+        });
         Ok(FilePage {
             files,
             next_page_token,

@@ -268,14 +268,9 @@ impl JobService for JobApi {
                 limit: limit + 1,
             })
             .await?;
-        let next_page_token = if jobs.len() as i64 > limit {
-            jobs.truncate(limit as usize);
-            jobs.last()
-                .map(|j| paging::encode_pair("jobs", j.created_at, &j.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = paging::next_page_token(&mut jobs, limit, |j| {
+            paging::encode_pair("jobs", j.created_at, &j.id)
+        });
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             out.push(self.view(job).await?);
@@ -323,15 +318,8 @@ impl JobService for JobApi {
             .status_updates(&job.id, after.unwrap_or(0), limit + 1)
             .await
             .map_err(JobError::from)?;
-        let next_page_token = if updates.len() as i64 > limit {
-            updates.truncate(limit as usize);
-            updates
-                .last()
-                .map(|u| paging::encode("updates", u.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token =
+            paging::next_page_token(&mut updates, limit, |u| paging::encode("updates", u.id));
         Ok(Response::new(pb::ListJobStatusUpdatesResponse {
             status_updates: updates.into_iter().map(update_to_wire).collect(),
             next_page_token,
@@ -389,14 +377,8 @@ impl JobService for JobApi {
             )
             .await
             .map_err(JobError::from)?;
-        let next_page_token = if logs.len() as i64 > limit {
-            logs.truncate(limit as usize);
-            logs.last()
-                .map(|l| paging::encode("logs", l.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token =
+            paging::next_page_token(&mut logs, limit, |l| paging::encode("logs", l.id));
         Ok(Response::new(pb::ListJobLogsResponse {
             logs: logs.into_iter().map(log_to_wire).collect(),
             next_page_token,

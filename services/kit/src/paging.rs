@@ -21,6 +21,22 @@ pub fn encode(kind: &str, cursor: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{cursor}"))
 }
 
+/// The next page's token of a listing that fetched `limit + 1` items:
+/// drops the extra item and names the last kept one with `token`; empty
+/// when there is no further page.
+pub fn next_page_token<T>(
+    items: &mut Vec<T>,
+    limit: i64,
+    token: impl FnOnce(&T) -> String,
+) -> String {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if items.len() <= limit {
+        return String::new();
+    }
+    items.truncate(limit);
+    items.last().map(token).unwrap_or_default()
+}
+
 /// A page token that this listing did not issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadToken;
@@ -64,6 +80,18 @@ pub fn decode_pair(kind: &str, token: &str) -> Result<Option<(i64, String)>, Bad
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_extra_item_makes_the_next_token() {
+        let mut items = vec![1, 2, 3];
+        assert_eq!(
+            next_page_token(&mut items, 2, |i| encode("n", *i)),
+            encode("n", 2)
+        );
+        assert_eq!(items, [1, 2]);
+        assert_eq!(next_page_token(&mut items, 2, |i| encode("n", *i)), "");
+        assert_eq!(items, [1, 2]);
+    }
 
     #[test]
     fn tokens_round_trip_and_are_kind_checked() {

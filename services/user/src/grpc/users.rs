@@ -216,15 +216,8 @@ impl UserService for UserApi {
                 limit: limit + 1,
             })
             .await?;
-        let next_page_token = if users.len() as i64 > limit {
-            users.truncate(limit as usize);
-            users
-                .last()
-                .map(|u| paging::encode("users", u.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token =
+            paging::next_page_token(&mut users, limit, |u| paging::encode("users", u.id));
         Ok(Response::new(pb::ListUsersResponse {
             users: users.into_iter().map(user_to_wire).collect(),
             next_page_token,
