@@ -389,35 +389,26 @@ impl Jobs {
         let mut targets = self.store.children(&job.id).await?;
         targets.push(job);
         let now = now_millis();
-        let mut result = None;
         for j in targets {
             if j.status.is_final() || j.cancel_requested_at.is_some() {
-                result = Some(j);
                 continue;
             }
             // Only the request is written: the worker driving the job may be
             // writing it now. A job nothing worked on yet ends here; the
             // worker carries any other to the server and then ends it.
-            let ended = self.store.request_cancel(&j.id, now).await?;
-            if let Some(fresh) = self.store.job(&j.id).await? {
-                if ended {
-                    self.events.publish(JobEvent {
-                        job: fresh.clone(),
-                        change: Change::Saved(None),
-                    });
-                }
-                result = Some(fresh);
+            if self.store.request_cancel(&j.id, now).await?
+                && let Some(ended) = self.store.job(&j.id).await?
+            {
+                self.events.publish(JobEvent {
+                    job: ended,
+                    change: Change::Saved(None),
+                });
             }
         }
-        let job = self
-            .store
-            .job(id)
-            .await?
-            .or(result)
-            .ok_or(JobError::NotFound {
-                resource_type: "job",
-                id: id.to_string(),
-            })?;
+        let job = self.store.job(id).await?.ok_or(JobError::NotFound {
+            resource_type: "job",
+            id: id.to_string(),
+        })?;
         Ok(job)
     }
 

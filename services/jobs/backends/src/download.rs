@@ -3,27 +3,27 @@
 
 use std::path::Path;
 
-use reqwest::Client;
-use reqwest::header::HeaderMap;
+use reqwest::{Client, RequestBuilder};
 use tokio::io::AsyncWriteExt;
 
 use crate::BackendError;
 use crate::http::{self, Call};
 
-/// GETs `url` with `headers` (an `Authorization`, say) into `dest`.
+/// Sends `request` (a GET, with whatever authorization it needs) and
+/// streams the answer into `dest`.
 pub(crate) async fn to_file(
     client: &Client,
     backend: &'static str,
-    url: &str,
-    headers: HeaderMap,
+    request: RequestBuilder,
     dest: &Path,
 ) -> Result<u64, BackendError> {
-    let parsed = reqwest::Url::parse(url)
+    let request = request
+        .build()
         .map_err(|e| BackendError::protocol(format!("invalid output url: {e}")))?;
+    let parsed = request.url().clone();
     let host = parsed.host_str().unwrap_or_default().to_string();
-    let request = client.get(parsed.clone()).headers(headers);
-    let response = request
-        .send()
+    let response = client
+        .execute(request)
         .await
         .map_err(|e| http::transport_failure(&e, &host))?;
     if !response.status().is_success() {

@@ -14,20 +14,6 @@ use crate::{BackendError, Secret};
 
 use super::{BACKEND, WesBackend, authorize};
 
-/// The `Authorization` header value `authorize` would send for `secret`.
-fn auth_value(client: &reqwest::Client, secret: &Secret) -> Result<HeaderValue, BackendError> {
-    let request = authorize(client.get("http://localhost/"), secret)
-        .build()
-        .map_err(|_| BackendError::protocol("the credential cannot be sent in a header"))?;
-    let mut value = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .cloned()
-        .ok_or_else(|| BackendError::protocol("the credential cannot be sent in a header"))?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
 impl WesBackend {
     /// Streams one output to `dest`.
     pub(crate) async fn fetch_output(
@@ -45,11 +31,11 @@ impl WesBackend {
         };
         match url.scheme() {
             "http" | "https" => {
-                let mut headers = HeaderMap::new();
+                let mut request = self.client.get(url);
                 if let Some(secret) = credential {
-                    headers.insert(header::AUTHORIZATION, auth_value(&self.client, secret)?);
+                    request = authorize(request, secret);
                 }
-                crate::download::to_file(&self.client, BACKEND, url.as_str(), headers, dest).await
+                crate::download::to_file(&self.client, BACKEND, request, dest).await
             }
             "drs" => self.fetch_drs(&url, credential, dest).await,
             "file" => self.copy_shared(&url, dest).await,
@@ -156,13 +142,15 @@ impl WesBackend {
         let same_server = Url::parse(url)
             .ok()
             .is_some_and(|u| u.host_str() == Some(host) && u.port() == uri.port());
+        let given = headers.contains_key(header::AUTHORIZATION);
+        let mut request = self.client.get(url).headers(headers);
         if let Some(secret) = secret
             && same_server
-            && !headers.contains_key(header::AUTHORIZATION)
+            && !given
         {
-            headers.insert(header::AUTHORIZATION, auth_value(&self.client, secret)?);
+            request = authorize(request, secret);
         }
-        crate::download::to_file(&self.client, BACKEND, url, headers, dest).await
+        crate::download::to_file(&self.client, BACKEND, request, dest).await
     }
 
     async fn drs_get(&self, call: &Call<'_>, url: Url) -> Result<Value, BackendError> {
