@@ -276,7 +276,7 @@ async fn fixture_job(
         )),
     }];
     upload.push(files::UploadFileRequest {
-        data: Some(files::upload_file_request::Data::Chunk(vcf)),
+        data: Some(files::upload_file_request::Data::Chunk(vcf.into())),
     });
     let file = FileServiceClient::new(channel(&url(ServiceName::Files)))
         .upload_file(with_token(tokio_stream::iter(upload), &token))

@@ -155,7 +155,9 @@ pub async fn upload(channel: Channel, token: &str, name: &str, data: &[u8]) -> S
     }];
     for chunk in data.chunks(64 * 1024) {
         messages.push(files::UploadFileRequest {
-            data: Some(files::upload_file_request::Data::Chunk(chunk.to_vec())),
+            data: Some(files::upload_file_request::Data::Chunk(
+                chunk.to_vec().into(),
+            )),
         });
     }
     files::file_service_client::FileServiceClient::new(channel)

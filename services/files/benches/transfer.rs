@@ -1,23 +1,24 @@
 //! Transfer benchmark of the files service against a plain `cp`.
 //!
-//! Creates a file (1 GiB by default) in a temporary directory, times `cp` of
-//! it on the same disk, then starts the files service as a separate process
-//! (this binary again, in `--serve` mode), uploads the file through gRPC and
-//! downloads it back to disk (checking its SHA-256), and reports each
-//! throughput as a ratio to `cp` (goal ≥ 0.5) and the service process's peak
-//! resident memory, `VmHWM` in `/proc/<pid>/status` (goal < 64 MiB).
+//! Creates a file (1 GiB by default) in a temporary directory and starts the
+//! files service as a separate process (this binary again, in `--serve`
+//! mode). Each round then times `cp` of the file on the same disk, an upload
+//! of it through gRPC and a download back to disk (its SHA-256 checked after
+//! the clock stops). It reports each direction's throughput as a ratio to
+//! that round's `cp`, the median over the rounds (goal ≥ 0.5), and the
+//! service process's peak resident memory, `VmHWM` in `/proc/<pid>/status`
+//! (goal < 64 MiB).
 //!
 //! ```sh
 //! cargo bench -p fip-files                      # 1 GiB
 //! cargo bench -p fip-files -- --size-mib 64     # a quick smoke run
+//! cargo bench -p fip-files -- --rounds 5        # more rounds (3 by default)
 //! cargo bench -p fip-files -- --dir /data/tmp   # temporary files there
-//! cargo bench -p fip-files -- --tuned-transport # see below
 //! ```
 //!
-//! `--tuned-transport` serves the same routes and auth layer on a tonic
-//! server with TCP_NODELAY, 8 MiB HTTP/2 windows and 1 MiB frames (and the
-//! client likewise), to show what these settings would bring; by default
-//! the service runs exactly as `fip_kit::serve::serve` hosts it.
+//! The service runs exactly as `fip_kit::serve::serve` hosts it, and the
+//! client connects with the mesh's transport settings
+//! (`fip_kit::mesh::endpoint`), as the gateway and the jobs worker do.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -26,35 +27,34 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fip_kit::auth::{AuthLayer, Keys, Role, TokenIssuer, UserPrincipal};
+use bytes::Bytes;
+use fip_kit::auth::{Keys, Role, TokenIssuer, UserPrincipal};
 use fip_kit::config::Config;
 use fip_kit::mesh::{Peers, ServiceName};
 use fip_kit::serve::{self, Context};
 use fip_kit::testing::with_token;
 use fip_proto::files::v1 as pb;
 use fip_proto::files::v1::file_service_client::FileServiceClient;
-use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
+use tonic::transport::Channel;
 
 const MIB: u64 = 1024 * 1024;
 const CHUNK: usize = 1024 * 1024;
 
 struct Args {
     size_mib: u64,
+    rounds: usize,
     dir: Option<PathBuf>,
     serve: Option<PathBuf>,
-    tuned: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         size_mib: 1024,
+        rounds: 3,
         dir: None,
         serve: None,
-        tuned: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -65,6 +65,13 @@ fn parse_args() -> anyhow::Result<Args> {
                     .and_then(|v| v.parse().ok())
                     .filter(|&n| n > 0)
                     .ok_or_else(|| anyhow::anyhow!("--size-mib needs a positive number"))?;
+            }
+            "--rounds" => {
+                args.rounds = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| anyhow::anyhow!("--rounds needs a positive number"))?;
             }
             "--dir" => {
                 args.dir = Some(
@@ -80,12 +87,11 @@ fn parse_args() -> anyhow::Result<Args> {
                         .into(),
                 )
             }
-            "--tuned-transport" => args.tuned = true,
             // Passed by `cargo bench`; filters are not used.
             "--bench" => {}
             other if other.starts_with("--") => {
                 anyhow::bail!(
-                    "unknown option {other} (known: --size-mib N, --dir PATH, --tuned-transport)"
+                    "unknown option {other} (known: --size-mib N, --rounds N, --dir PATH)"
                 )
             }
             _ => {}
@@ -100,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match &args.serve {
-        Some(data_dir) => runtime.block_on(serve_files(data_dir, args.tuned)),
+        Some(data_dir) => runtime.block_on(serve_files(data_dir)),
         None => runtime.block_on(bench(&args)),
     }
 }
@@ -115,16 +121,10 @@ fn bench_config(data_dir: &Path) -> Config {
     config
 }
 
-/// HTTP/2 settings of `--tuned-transport`: TCP_NODELAY, 8 MiB stream
-/// windows (16 MiB per connection) and 1 MiB frames, on both ends.
-const TUNED_WINDOW: u32 = 8 * 1024 * 1024;
-const TUNED_FRAME: u32 = 1024 * 1024;
-
 /// The service process: the files service alone on a loopback port, whose
 /// address goes to stdout; it stops when stdin closes. It is served by the
-/// kit's `serve` as in production, or with `tuned` by the same routes and
-/// auth layer on a server with the tuned transport settings.
-async fn serve_files(data_dir: &Path, tuned: bool) -> anyhow::Result<()> {
+/// kit's `serve` as in production.
+async fn serve_files(data_dir: &Path) -> anyhow::Result<()> {
     let config = Arc::new(bench_config(data_dir));
     let keys = Keys::load(&config, true)?;
     let shutdown = CancellationToken::new();
@@ -145,28 +145,33 @@ async fn serve_files(data_dir: &Path, tuned: bool) -> anyhow::Result<()> {
         let _ = std::io::stdin().read_to_end(&mut sink);
         stop.cancel();
     });
-    if !tuned {
-        return serve::serve(listener, hosted, ctx.verifier.clone(), shutdown).await;
-    }
-    let incoming = TcpListenerStream::new(listener).map_ok(|socket| {
-        let _ = socket.set_nodelay(true);
-        socket
-    });
-    tonic::transport::Server::builder()
-        .initial_stream_window_size(TUNED_WINDOW)
-        .initial_connection_window_size(2 * TUNED_WINDOW)
-        .max_frame_size(TUNED_FRAME)
-        .layer(AuthLayer::new(ctx.verifier.clone()))
-        .add_routes(hosted.routes)
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await?;
-    Ok(())
+    serve::serve(listener, hosted, ctx.verifier.clone(), shutdown).await
 }
 
-/// Writes back every dirty page (`sync`) before a timed phase.
-fn settle() -> anyhow::Result<()> {
+/// Prepares a timed phase that writes `size` bytes into `dir`: writes back
+/// every dirty page (`sync`), so that no phase pays for the previous one's
+/// writeback, then writes a scratch file a quarter larger than `size` in
+/// `dir` and deletes it at once.
+///
+/// The scratch file puts every phase on the same footing on a virtual
+/// machine whose host backs guest memory lazily and takes back what the
+/// guest frees (free page reporting): there, writing 1 GiB into page cache
+/// the guest has not used lately was seen to take 1.2-4.3 s, against
+/// 0.24-0.34 s into pages a deleted file had held a moment before. Without
+/// it, whichever phase happens to draw fresh pages looks several times
+/// slower, whatever it does; with it, each phase, `cp` included, writes
+/// into warm pages, as on a machine with no such host.
+fn settle(dir: &Path, size: u64) -> anyhow::Result<()> {
     let status = Command::new("sync").status()?;
     anyhow::ensure!(status.success(), "sync failed");
+    let scratch = dir.join("scratch.bin");
+    let mut file = std::fs::File::create(&scratch)?;
+    let block = vec![1u8; CHUNK];
+    for _ in 0..(size + size / 4).div_ceil(CHUNK as u64) {
+        file.write_all(&block)?;
+    }
+    drop(file);
+    std::fs::remove_file(&scratch)?;
     Ok(())
 }
 
@@ -193,6 +198,19 @@ fn make_source(path: &Path, size: u64) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .sync_all()?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+fn file_sha256(path: &Path) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut block = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut block)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&block[..n]);
+    }
 }
 
 fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
@@ -242,24 +260,10 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
     );
     let sha256 = make_source(&source, size)?;
 
-    // The baseline: cp on the same disk. Every timed phase starts with no
-    // dirty pages (`sync`), so that none pays for the previous one's
-    // writeback.
-    let copy = tmp.path().join("copy.bin");
-    settle()?;
-    let started = Instant::now();
-    let status = Command::new("cp").arg(&source).arg(&copy).status()?;
-    anyhow::ensure!(status.success(), "cp failed");
-    let cp_time = started.elapsed();
-    std::fs::remove_file(&copy)?;
-
     // The service, in a process of its own.
     let data_dir = tmp.path().join("data");
     let mut command = Command::new(std::env::current_exe()?);
     command.arg("--serve").arg(&data_dir);
-    if args.tuned {
-        command.arg("--tuned-transport");
-    }
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -280,46 +284,72 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
         sha256: &sha256,
         tmp: tmp.path(),
         pid,
-        tuned: args.tuned,
+        rounds: args.rounds,
     };
     let result = transfer(&run).await;
     let peak_kib = peak_rss_kib(pid);
     drop(child.stdin.take());
     child.wait()?;
-    let timings = result?;
+    let rounds = result?;
     let peak_kib = peak_kib?;
 
-    let cp = mib_per_s(size, cp_time);
-    let up = mib_per_s(size, timings.upload);
-    let down = mib_per_s(size, timings.download);
-    let peak_mib = peak_kib as f64 / 1024.0;
+    let rate = |took: Duration| mib_per_s(size, took);
+    for (i, round) in rounds.iter().enumerate() {
+        println!(
+            "  round {}: cp {:.2} s ({:.0} MiB/s), upload {:.2} s ({:.0} MiB/s, service CPU {:.2} s), \
+             download {:.2} s ({:.0} MiB/s, service CPU {:.2} s)",
+            i + 1,
+            round.cp.as_secs_f64(),
+            rate(round.cp),
+            round.upload.as_secs_f64(),
+            rate(round.upload),
+            round.upload_cpu.as_secs_f64(),
+            round.download.as_secs_f64(),
+            rate(round.download),
+            round.download_cpu.as_secs_f64(),
+        );
+    }
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    let ratio = |phase: fn(&Round) -> Duration| {
+        median(
+            rounds
+                .iter()
+                .map(|r| r.cp.as_secs_f64() / phase(r).as_secs_f64()),
+        )
+    };
+    let (up, down) = (ratio(|r| r.upload), ratio(|r| r.download));
     println!(
-        "  cp        {:>8.2} s  {:>8.1} MiB/s",
-        cp_time.as_secs_f64(),
-        cp
+        "  median of {} rounds: cp {:.0} MiB/s, upload {:.0} MiB/s, download {:.0} MiB/s",
+        rounds.len(),
+        median(rounds.iter().map(|r| rate(r.cp))),
+        median(rounds.iter().map(|r| rate(r.upload))),
+        median(rounds.iter().map(|r| rate(r.download))),
     );
     println!(
-        "  upload    {:>8.2} s  {:>8.1} MiB/s  {:.2} x cp  (goal >= 0.5: {})  service CPU {:.2} s",
-        timings.upload.as_secs_f64(),
-        up,
-        up / cp,
-        verdict(up / cp >= 0.5),
-        timings.upload_cpu.as_secs_f64(),
+        "  upload    {up:.2} x cp (median of the rounds' ratios; goal >= 0.5: {})",
+        verdict(up >= 0.5)
     );
     println!(
-        "  download  {:>8.2} s  {:>8.1} MiB/s  {:.2} x cp  (goal >= 0.5: {})  service CPU {:.2} s",
-        timings.download.as_secs_f64(),
-        down,
-        down / cp,
-        verdict(down / cp >= 0.5),
-        timings.download_cpu.as_secs_f64(),
+        "  download  {down:.2} x cp (median of the rounds' ratios; goal >= 0.5: {})",
+        verdict(down >= 0.5)
     );
+    let peak_mib = peak_kib as f64 / 1024.0;
     println!(
         "  service peak RSS (VmHWM) {peak_mib:.1} MiB  (goal < 64 MiB: {})",
         verdict(peak_mib < 64.0)
     );
     Ok(())
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
 }
 
 /// One run against a started service.
@@ -331,11 +361,13 @@ struct Run<'a> {
     sha256: &'a str,
     tmp: &'a Path,
     pid: u32,
-    tuned: bool,
+    rounds: usize,
 }
 
-/// Wall-clock and service CPU time of each direction.
-struct Timings {
+/// Wall-clock times of one round: `cp`, then an upload and a download
+/// through the service, with the service's CPU time of each direction.
+struct Round {
+    cp: Duration,
     upload: Duration,
     upload_cpu: Duration,
     download: Duration,
@@ -343,17 +375,9 @@ struct Timings {
 }
 
 /// Uploads the source file, then downloads it back to disk.
-async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
-    let Run {
-        data_dir,
-        addr,
-        source,
-        size,
-        sha256,
-        tmp,
-        pid,
-        tuned,
-    } = *run;
+/// Connects to the service, then measures `run.rounds` rounds.
+async fn transfer(run: &Run<'_>) -> anyhow::Result<Vec<Round>> {
+    let Run { data_dir, addr, .. } = *run;
     // The service created its keys in its data dir: sign a user token with them.
     let config = bench_config(data_dir);
     let keys = Keys::load(&config, true)?;
@@ -363,14 +387,40 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
         username: "bench".into(),
         roles: vec![Role::Researcher],
     })?;
-    let mut endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
-    if tuned {
-        endpoint = endpoint
-            .initial_stream_window_size(TUNED_WINDOW)
-            .initial_connection_window_size(2 * TUNED_WINDOW)
-            .max_frame_size(TUNED_FRAME);
+    let channel = fip_kit::mesh::endpoint(&format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let mut client = FileServiceClient::new(channel);
+    let mut rounds = Vec::with_capacity(run.rounds);
+    for _ in 0..run.rounds {
+        rounds.push(round(run, &mut client, &token).await?);
     }
-    let mut client = FileServiceClient::new(endpoint.connect().await?);
+    Ok(rounds)
+}
+
+/// `cp` of the source on the same disk, then an upload of it and a download
+/// of what was stored; the stored file is deleted at the end. Every timed
+/// phase starts settled (see [`settle`]).
+async fn round(
+    run: &Run<'_>,
+    client: &mut FileServiceClient<Channel>,
+    token: &str,
+) -> anyhow::Result<Round> {
+    let Run {
+        source,
+        size,
+        sha256,
+        tmp,
+        pid,
+        ..
+    } = *run;
+    let copy = tmp.join("copy.bin");
+    settle(tmp, size)?;
+    let started = Instant::now();
+    let status = Command::new("cp").arg(source).arg(&copy).status()?;
+    anyhow::ensure!(status.success(), "cp failed");
+    let cp = started.elapsed();
+    std::fs::remove_file(&copy)?;
 
     // Upload: read the file in 1 MiB chunks on a thread, send as they come.
     let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -386,7 +436,7 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
     })
     .await?;
     let path = source.to_path_buf();
-    settle()?;
+    settle(tmp, size)?;
     let cpu_before = cpu_time(pid)?;
     let started = Instant::now();
     let reader = std::thread::spawn(move || -> std::io::Result<()> {
@@ -398,7 +448,7 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
                 return Ok(());
             }
             let message = pb::UploadFileRequest {
-                data: Some(pb::upload_file_request::Data::Chunk(chunk)),
+                data: Some(pb::upload_file_request::Data::Chunk(chunk.into())),
             };
             if tx.blocking_send(message).is_err() {
                 return Ok(());
@@ -408,7 +458,7 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
     let stored = client
         .upload_file(with_token(
             tokio_stream::wrappers::ReceiverStream::new(rx),
-            &token,
+            token,
         ))
         .await?
         .into_inner()
@@ -424,9 +474,10 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
         "the service computed another sha256"
     );
 
-    // Download to disk, hashing on the way.
+    // Download to disk; the content is checked once the clock has stopped,
+    // as `cp`'s output is not hashed either.
     let target = tmp.join("download.bin");
-    settle()?;
+    settle(tmp, size)?;
     let cpu_before = cpu_time(pid)?;
     let started = Instant::now();
     let mut stream = client
@@ -436,22 +487,20 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
                 offset: 0,
                 length: 0,
             },
-            &token,
+            token,
         ))
         .await?
         .into_inner();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(4);
     let writer_path = target.clone();
-    let writer = std::thread::spawn(move || -> std::io::Result<(u64, String)> {
+    let writer = std::thread::spawn(move || -> std::io::Result<u64> {
         let mut file = std::fs::File::create(writer_path)?;
-        let mut hasher = Sha256::new();
         let mut written = 0;
         for chunk in rx {
-            hasher.update(&chunk);
             file.write_all(&chunk)?;
             written += chunk.len() as u64;
         }
-        Ok((written, hex::encode(hasher.finalize())))
+        Ok(written)
     });
     while let Some(message) = stream.message().await? {
         if let Some(pb::download_file_response::Data::Chunk(chunk)) = message.data
@@ -461,15 +510,22 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Timings> {
         }
     }
     drop(tx);
-    let (written, downloaded_sha) = writer
+    let written = writer
         .join()
         .map_err(|_| anyhow::anyhow!("the writer panicked"))??;
     let download_time = started.elapsed();
     let download_cpu = cpu_time(pid)? - cpu_before;
     anyhow::ensure!(written == size, "downloaded {written} of {size} bytes");
-    anyhow::ensure!(downloaded_sha == sha256, "the download's sha256 differs");
+    anyhow::ensure!(
+        file_sha256(&target)? == sha256,
+        "the download's sha256 differs"
+    );
     std::fs::remove_file(target)?;
-    Ok(Timings {
+    client
+        .delete_file(with_token(pb::DeleteFileRequest { id: stored.id }, token))
+        .await?;
+    Ok(Round {
+        cp,
         upload: upload_time,
         upload_cpu,
         download: download_time,

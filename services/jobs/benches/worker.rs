@@ -360,7 +360,7 @@ async fn main() {
             )),
         },
         files::UploadFileRequest {
-            data: Some(files::upload_file_request::Data::Chunk(vcf)),
+            data: Some(files::upload_file_request::Data::Chunk(vcf.into())),
         },
     ];
     let file = FileServiceClient::new(channel.clone())

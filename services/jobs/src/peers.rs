@@ -331,7 +331,7 @@ impl Mesh {
                     buffer.truncate(n);
                     Some((
                         files::UploadJobFileRequest {
-                            data: Some(files::upload_job_file_request::Data::Chunk(buffer)),
+                            data: Some(files::upload_job_file_request::Data::Chunk(buffer.into())),
                         },
                         file,
                     ))

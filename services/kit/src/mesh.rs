@@ -85,20 +85,47 @@ pub struct Peers {
 /// How long one internal call may take before it is abandoned.
 pub const INTERNAL_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// HTTP/2 settings of every gRPC connection of the mesh, on both ends.
+///
+/// Bulk transfers (uploads, downloads) need room: windows of a few MiB
+/// instead of the 64 KiB default, so that a stream does not stall waiting
+/// for window updates, and frames of 256 KiB instead of 16 KiB, so that a
+/// 1 MiB chunk crosses as 4 frames rather than 64. The files benchmark
+/// measured 256 KiB frames at about 1.4x the download and 1.15x the upload
+/// throughput of 16 KiB ones, for a few MiB more of peak memory; 1 MiB
+/// frames brought no more and cost more memory.
+pub mod http2 {
+    /// Initial window of one stream.
+    pub const STREAM_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
+    /// Initial window of one connection (all its streams).
+    pub const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+    /// Largest frame this end accepts.
+    pub const MAX_FRAME_BYTES: u32 = 256 * 1024;
+}
+
+/// An endpoint for `url` with the mesh's transport settings: no Nagle
+/// delay, the [`http2`] windows and frame size, keep-alive pings, and
+/// connect and call timeouts.
+pub fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(url.to_string())
+        .map_err(|e| anyhow::anyhow!("bad url {url}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(INTERNAL_CALL_TIMEOUT)
+        .tcp_nodelay(true)
+        .initial_stream_window_size(Some(http2::STREAM_WINDOW_BYTES))
+        .initial_connection_window_size(Some(http2::CONNECTION_WINDOW_BYTES))
+        .max_frame_size(Some(http2::MAX_FRAME_BYTES))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true))
+}
+
 impl Peers {
     /// Builds channels for every `(service, url)` pair.
     pub fn new(urls: impl IntoIterator<Item = (ServiceName, String)>) -> anyhow::Result<Self> {
         let mut channels = BTreeMap::new();
         for (name, url) in urls {
-            let endpoint = Endpoint::from_shared(url.clone())
-                .map_err(|e| anyhow::anyhow!("bad url {url} for service {name}: {e}"))?
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(INTERNAL_CALL_TIMEOUT)
-                .tcp_nodelay(true)
-                .initial_stream_window_size(Some(4 * 1024 * 1024))
-                .initial_connection_window_size(Some(8 * 1024 * 1024))
-                .http2_keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_while_idle(true);
+            let endpoint =
+                self::endpoint(&url).map_err(|e| anyhow::anyhow!("service {name}: {e}"))?;
             channels.insert(name, (url, endpoint.connect_lazy()));
         }
         Ok(Self {

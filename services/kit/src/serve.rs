@@ -14,7 +14,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::auth::{AuthLayer, Keys, ServiceIdentity, TokenVerifier};
 use crate::config::Config;
-use crate::mesh::{Peers, ServiceName};
+use crate::mesh::{Peers, ServiceName, http2};
 
 /// What a service hands to the host: its routes and the fully-qualified
 /// names of the gRPC services in them (reported through health).
@@ -102,12 +102,10 @@ pub async fn serve(
             set_all(&reporter, &names, ServingStatus::NotServing).await;
         }
     };
-    // Bulk transfers (uploads, downloads) need room: HTTP/2 windows of a
-    // few MiB instead of the 64 KiB default, so a stream is not stalled
-    // waiting for window updates.
     Server::builder()
-        .initial_stream_window_size(Some(4 * 1024 * 1024))
-        .initial_connection_window_size(Some(8 * 1024 * 1024))
+        .initial_stream_window_size(Some(http2::STREAM_WINDOW_BYTES))
+        .initial_connection_window_size(Some(http2::CONNECTION_WINDOW_BYTES))
+        .max_frame_size(Some(http2::MAX_FRAME_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_grpc())
         .layer(AuthLayer::new(verifier))
         .add_routes(routes)

@@ -1,6 +1,7 @@
 //! `FileInternalService`: file operations of the jobs service on behalf of
 //! a job's owner; only the identity `service:jobs` may call.
 
+use bytes::Bytes;
 use fip_kit::auth::{self, Principal};
 use fip_kit::db::{millis, timestamp};
 use fip_kit::mesh::ServiceName;
@@ -41,7 +42,7 @@ fn read_metadata(file: pb::File) -> pb::ReadFileResponse {
     }
 }
 
-fn read_chunk(chunk: Vec<u8>) -> pb::ReadFileResponse {
+fn read_chunk(chunk: Bytes) -> pb::ReadFileResponse {
     pb::ReadFileResponse {
         data: Some(pb::read_file_response::Data::Chunk(chunk)),
     }

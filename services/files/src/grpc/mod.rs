@@ -83,11 +83,11 @@ pub fn content_stream<T: Send + 'static>(
     file: FileRecord,
     chunks: ChunkStream,
     metadata: fn(pb::File) -> T,
-    chunk: fn(Vec<u8>) -> T,
+    chunk: fn(Bytes) -> T,
 ) -> ResponseStream<T> {
     let head = stream::once(async move { Ok(metadata(file_to_wire(file))) });
     let body = chunks.map(move |piece| match piece {
-        Ok(bytes) => Ok(chunk(Vec::from(bytes))),
+        Ok(bytes) => Ok(chunk(bytes)),
         Err(e) => Err(Status::from(e)),
     });
     head.chain(body).boxed()
@@ -96,7 +96,7 @@ pub fn content_stream<T: Send + 'static>(
 /// What one message of an upload stream carries.
 pub enum UploadPart<M> {
     Metadata(M),
-    Chunk(Vec<u8>),
+    Chunk(Bytes),
     Empty,
 }
 
@@ -123,7 +123,7 @@ where
     };
     let chunks = stream
         .map(move |message| match message.map(part) {
-            Ok(UploadPart::Chunk(bytes)) => Ok(Bytes::from(bytes)),
+            Ok(UploadPart::Chunk(bytes)) => Ok(bytes),
             Ok(UploadPart::Metadata(_)) => Err(invalid(
                 "metadata",
                 "only the first message may carry the metadata",

@@ -1,5 +1,6 @@
 //! `FileService`: a signed-in user's own files (an admin's: anyone's).
 
+use bytes::Bytes;
 use fip_kit::auth;
 use fip_kit::db::timestamp;
 use fip_proto::files::v1 as pb;
@@ -29,7 +30,7 @@ fn download_metadata(file: pb::File) -> pb::DownloadFileResponse {
     }
 }
 
-fn download_chunk(chunk: Vec<u8>) -> pb::DownloadFileResponse {
+fn download_chunk(chunk: Bytes) -> pb::DownloadFileResponse {
     pb::DownloadFileResponse {
         data: Some(pb::download_file_response::Data::Chunk(chunk)),
     }
@@ -41,7 +42,7 @@ fn link_metadata(file: pb::File) -> pb::DownloadFileByLinkResponse {
     }
 }
 
-fn link_chunk(chunk: Vec<u8>) -> pb::DownloadFileByLinkResponse {
+fn link_chunk(chunk: Bytes) -> pb::DownloadFileByLinkResponse {
     pb::DownloadFileByLinkResponse {
         data: Some(pb::download_file_by_link_response::Data::Chunk(chunk)),
     }

@@ -316,7 +316,7 @@ async fn start_serves_from_the_data_dir() {
         .chain(
             split(&data, &[MIB])
                 .into_iter()
-                .map(pb::upload_file_request::Data::Chunk),
+                .map(|c| pb::upload_file_request::Data::Chunk(c.into())),
         )
         .map(|d| pb::UploadFileRequest { data: Some(d) })
         .collect::<Vec<_>>();

@@ -125,7 +125,11 @@ impl Harness {
         chunks: Vec<Vec<u8>>,
     ) -> Result<pb::File, tonic::Status> {
         let messages = std::iter::once(pb::upload_file_request::Data::Metadata(metadata))
-            .chain(chunks.into_iter().map(pb::upload_file_request::Data::Chunk))
+            .chain(
+                chunks
+                    .into_iter()
+                    .map(|c| pb::upload_file_request::Data::Chunk(c.into())),
+            )
             .map(|data| pb::UploadFileRequest { data: Some(data) })
             .collect::<Vec<_>>();
         self.upload_messages(token, messages).await
@@ -174,7 +178,7 @@ impl Harness {
                     );
                     metadata = Some(m);
                 }
-                Some(pb::download_file_response::Data::Chunk(c)) => chunks.push(c),
+                Some(pb::download_file_response::Data::Chunk(c)) => chunks.push(c.to_vec()),
                 None => panic!("an empty download message"),
             }
         }

@@ -31,7 +31,7 @@ async fn upload_job_file(
         .chain(
             split(data, &[MIB])
                 .into_iter()
-                .map(pb::upload_job_file_request::Data::Chunk),
+                .map(|c| pb::upload_job_file_request::Data::Chunk(c.into())),
         )
         .map(|d| pb::UploadJobFileRequest { data: Some(d) })
         .collect::<Vec<_>>();

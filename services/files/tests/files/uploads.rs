@@ -222,7 +222,7 @@ async fn a_broken_off_upload_leaves_nothing_behind() {
     let sent = PART_SIZE + MIB;
     for chunk in split(&content(sent, 4), &[MIB]) {
         tx.send(pb::UploadFileRequest {
-            data: Some(pb::upload_file_request::Data::Chunk(chunk)),
+            data: Some(pb::upload_file_request::Data::Chunk(chunk.into())),
         })
         .await
         .unwrap();
@@ -300,7 +300,7 @@ async fn an_upload_whose_client_stream_fails_leaves_nothing_behind() {
     let sent = PART_SIZE + MIB;
     for chunk in split(&content(sent, 5), &[MIB]) {
         let message = pb::UploadFileRequest {
-            data: Some(pb::upload_file_request::Data::Chunk(chunk)),
+            data: Some(pb::upload_file_request::Data::Chunk(chunk.into())),
         };
         tx.send(Ok(Frame::data(grpc_frame(&message))))
             .await
@@ -396,7 +396,7 @@ async fn malformed_streams_are_refused() {
     let h = Harness::start().await;
     let ada = h.user(1, "ada");
     let chunk = |bytes: Vec<u8>| pb::UploadFileRequest {
-        data: Some(pb::upload_file_request::Data::Chunk(bytes)),
+        data: Some(pb::upload_file_request::Data::Chunk(bytes.into())),
     };
     let metadata = |m: pb::UploadFileMetadata| pb::UploadFileRequest {
         data: Some(pb::upload_file_request::Data::Metadata(m)),
