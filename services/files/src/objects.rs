@@ -9,8 +9,8 @@
 //! parts in a side file that it renames at the end, S3 assembles them at
 //! completion; an abandoned upload is aborted (staged data removed).
 
-use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
@@ -140,40 +140,40 @@ impl Objects {
     }
 }
 
-/// Reads a local file's range in [`CHUNK_SIZE`] pieces on the blocking pool,
-/// straight into the buffers that are sent.
+/// Chunks of a local file read ahead of the consumer.
+pub const READ_AHEAD_CHUNKS: usize = 2;
+
+/// Reads a local file's range in [`CHUNK_SIZE`] pieces on the blocking
+/// pool, straight into the buffers that are sent, up to
+/// [`READ_AHEAD_CHUNKS`] ahead of the consumer so that reading the next
+/// chunks overlaps with sending this one. No thread waits on a slow
+/// consumer: each chunk is one short positioned read.
 fn file_chunks(file: std::fs::File, range: Range<u64>) -> ChunkStream {
-    let state = (Some(file), range.start, range.end - range.start);
-    stream::try_unfold(state, |(file, position, remaining)| async move {
-        let Some(file) = file else {
-            return Ok(None);
-        };
-        if remaining == 0 {
-            return Ok(None);
-        }
-        let want = remaining.min(CHUNK_SIZE as u64);
-        let (file, chunk) = tokio::task::spawn_blocking(move || {
-            let mut file = file;
-            file.seek(SeekFrom::Start(position))?;
-            let mut chunk = Vec::with_capacity(want as usize);
-            (&mut file).take(want).read_to_end(&mut chunk)?;
-            Ok::<_, std::io::Error>((file, chunk))
+    let file = Arc::new(file);
+    let starts = (range.start..range.end).step_by(CHUNK_SIZE);
+    stream::iter(starts)
+        .map(move |start| {
+            let file = file.clone();
+            let want = (range.end - start).min(CHUNK_SIZE as u64) as usize;
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let mut chunk = vec![0u8; want];
+                    file.read_exact_at(&mut chunk, start).map(|()| chunk)
+                })
+                .await
+                .map_err(|e| FilesError::Internal(e.into()))?
+                .map(Bytes::from)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => FilesError::Internal(anyhow::anyhow!(
+                        "a stored file ended before byte {}",
+                        start + want as u64
+                    )),
+                    _ => FilesError::ObjectStore(format!("reading a stored file: {e}")),
+                })
+            }
         })
-        .await
-        .map_err(|e| FilesError::Internal(e.into()))?
-        .map_err(|e| FilesError::ObjectStore(format!("reading a stored file: {e}")))?;
-        let read = chunk.len() as u64;
-        if read == 0 {
-            return Err(FilesError::Internal(anyhow::anyhow!(
-                "a stored file ended {remaining} bytes early"
-            )));
-        }
-        Ok(Some((
-            Bytes::from(chunk),
-            (Some(file), position + read, remaining - read),
-        )))
-    })
-    .boxed()
+        .buffered(READ_AHEAD_CHUNKS)
+        .boxed()
 }
 
 /// Regroups a stream of arbitrary pieces into chunks of [`CHUNK_SIZE`] (the
