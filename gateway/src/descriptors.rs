@@ -37,6 +37,14 @@ pub fn is_public_method(service: &str, method: &str) -> bool {
             .any(|m| m.split_once('/') == Some((service, method)))
 }
 
+/// Whether `service/method` is a contract method whose request streams.
+pub fn is_client_streaming(service: &str, method: &str) -> bool {
+    pool()
+        .get_service_by_name(service)
+        .and_then(|s| s.methods().find(|m| m.name() == method))
+        .is_some_and(|m| m.is_client_streaming())
+}
+
 /// The descriptor pool of every contract (with the `google.api` options).
 pub fn pool() -> &'static DescriptorPool {
     static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
@@ -92,6 +100,24 @@ mod tests {
                 .flat_map(|f| &f.service)
                 .all(|s| !s.name().ends_with("InternalService"))
         );
+    }
+
+    #[test]
+    fn uploads_are_told_apart_by_their_streaming_request() {
+        assert!(is_client_streaming(
+            "fip.files.v1.FileService",
+            "UploadFile"
+        ));
+        assert!(!is_client_streaming(
+            "fip.files.v1.FileService",
+            "DownloadFile"
+        ));
+        assert!(!is_client_streaming("fip.user.v1.UserService", "Login"));
+        assert!(!is_client_streaming(
+            "fip.files.v1.FileService",
+            "NoSuchMethod"
+        ));
+        assert!(!is_client_streaming("no.such.Service", "UploadFile"));
     }
 
     #[test]

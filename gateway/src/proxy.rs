@@ -12,7 +12,7 @@ use http::Request;
 use tonic::Status;
 use tower::ServiceExt;
 
-use crate::descriptors::is_internal;
+use crate::descriptors::{is_client_streaming, is_internal};
 
 /// Forwards one gRPC call to its owner.
 /// The caller's address travels as `x-forwarded-for`, replacing any the
@@ -29,21 +29,25 @@ pub async fn forward(State(peers): State<Peers>, mut request: Request<Body>) -> 
     {
         request.headers_mut().insert("x-forwarded-for", value);
     }
-    let service = request
-        .uri()
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let (service, method) = {
+        let mut parts = request.uri().path().trim_start_matches('/').split('/');
+        let service = parts.next().unwrap_or_default().to_string();
+        (service, parts.next().unwrap_or_default().to_string())
+    };
     if is_internal(&service) {
         return grpc_error(Status::unimplemented(format!("unknown service {service}")));
     }
     let Some(owner) = ServiceName::owning(&service) else {
         return grpc_error(Status::unimplemented(format!("unknown service {service}")));
     };
-    let Some(channel) = peers.channel(owner) else {
+    // An upload answers only after its last byte: it goes on the streaming
+    // channel, which sets no overall time limit.
+    let channel = if is_client_streaming(&service, &method) {
+        peers.streaming_channel(owner)
+    } else {
+        peers.channel(owner)
+    };
+    let Some(channel) = channel else {
         return grpc_error(Status::unavailable(format!(
             "the {owner} service is not configured"
         )));

@@ -106,8 +106,15 @@ pub struct Upstream {
 
 impl Upstream {
     /// The client for `route`, or UNAVAILABLE when its owner is unknown.
+    /// An upload (a client-streaming route) goes on the owner's streaming
+    /// channel, which sets no overall time limit.
     pub fn for_route(peers: &Peers, route: &Route) -> Result<Self, Status> {
-        let channel = peers.channel(route.owner).ok_or_else(|| {
+        let channel = if route.rpc.is_client_streaming() {
+            peers.streaming_channel(route.owner)
+        } else {
+            peers.channel(route.owner)
+        };
+        let channel = channel.ok_or_else(|| {
             Status::unavailable(format!("the {} service is not configured", route.owner))
         })?;
         let path = PathAndQuery::try_from(route.grpc_path())

@@ -339,7 +339,17 @@ impl Mesh {
             }
         });
         let stream = futures::stream::iter([metadata]).chain(chunks);
-        let reply = self.files()?.upload_job_file(stream).await?.into_inner();
+        // The answer comes after the last byte, however long the upload
+        // takes: the streaming channel sets no overall time limit.
+        let channel = self
+            .peers
+            .streaming_channel(ServiceName::Files)
+            .ok_or_else(|| missing(ServiceName::Files))?;
+        let reply =
+            FileInternalServiceClient::with_interceptor(channel, self.identity.interceptor())
+                .upload_job_file(stream)
+                .await?
+                .into_inner();
         reply
             .file
             .ok_or_else(|| Status::internal("the file service answered without a file"))

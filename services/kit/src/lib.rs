@@ -20,6 +20,7 @@ pub mod json;
 pub mod mesh;
 pub mod paging;
 pub mod serve;
+pub mod streams;
 pub mod telemetry;
 pub mod testing;
 pub mod vault;

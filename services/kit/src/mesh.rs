@@ -77,9 +77,22 @@ impl FromStr for ServiceName {
 ///
 /// Channels connect on first use and reconnect by themselves, so a peer that
 /// starts later than its caller is reached once it is up.
+///
+/// Each peer has two channels. [`Peers::channel`] abandons a call whose
+/// answer has not come within the call timeout ([`INTERNAL_CALL_TIMEOUT`]);
+/// [`Peers::streaming_channel`] sets no such limit, for calls whose request
+/// streams (an upload, whose answer comes only after its last byte, however
+/// long that takes). A peer that dies under a stream is still noticed:
+/// HTTP/2 keep-alive pings go unanswered and the connection is dropped.
 #[derive(Clone, Default)]
 pub struct Peers {
-    channels: Arc<BTreeMap<ServiceName, (String, Channel)>>,
+    channels: Arc<BTreeMap<ServiceName, PeerChannels>>,
+}
+
+struct PeerChannels {
+    url: String,
+    calls: Channel,
+    streams: Channel,
 }
 
 /// How long one internal call may take before it is abandoned.
@@ -104,43 +117,66 @@ pub mod http2 {
 }
 
 /// An endpoint for `url` with the mesh's transport settings: no Nagle
-/// delay, the [`http2`] windows and frame size, keep-alive pings, and
-/// connect and call timeouts.
+/// delay, the [`http2`] windows and frame size, keep-alive pings (a peer
+/// that answers none within 20 s is dropped) and a connect timeout. It sets
+/// no call timeout: [`Peers`] adds one where it applies.
 pub fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
     Ok(Endpoint::from_shared(url.to_string())
         .map_err(|e| anyhow::anyhow!("bad url {url}: {e}"))?
         .connect_timeout(Duration::from_secs(5))
-        .timeout(INTERNAL_CALL_TIMEOUT)
         .tcp_nodelay(true)
         .initial_stream_window_size(Some(http2::STREAM_WINDOW_BYTES))
         .initial_connection_window_size(Some(http2::CONNECTION_WINDOW_BYTES))
         .max_frame_size(Some(http2::MAX_FRAME_BYTES))
         .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true))
 }
 
 impl Peers {
-    /// Builds channels for every `(service, url)` pair.
+    /// Builds channels for every `(service, url)` pair, with calls limited
+    /// to [`INTERNAL_CALL_TIMEOUT`].
     pub fn new(urls: impl IntoIterator<Item = (ServiceName, String)>) -> anyhow::Result<Self> {
+        Self::with_call_timeout(urls, INTERNAL_CALL_TIMEOUT)
+    }
+
+    /// Builds channels for every `(service, url)` pair, with calls (on
+    /// [`Self::channel`]) limited to `call_timeout`.
+    pub fn with_call_timeout(
+        urls: impl IntoIterator<Item = (ServiceName, String)>,
+        call_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let mut channels = BTreeMap::new();
         for (name, url) in urls {
             let endpoint =
                 self::endpoint(&url).map_err(|e| anyhow::anyhow!("service {name}: {e}"))?;
-            channels.insert(name, (url, endpoint.connect_lazy()));
+            let peer = PeerChannels {
+                calls: endpoint.clone().timeout(call_timeout).connect_lazy(),
+                streams: endpoint.connect_lazy(),
+                url,
+            };
+            channels.insert(name, peer);
         }
         Ok(Self {
             channels: Arc::new(channels),
         })
     }
 
-    /// The channel to `name`, when it is known.
+    /// The channel to `name` for calls that answer within the call timeout,
+    /// when `name` is known.
     pub fn channel(&self, name: ServiceName) -> Option<Channel> {
-        self.channels.get(&name).map(|(_, c)| c.clone())
+        self.channels.get(&name).map(|p| p.calls.clone())
+    }
+
+    /// The channel to `name` for calls whose request streams (uploads), with
+    /// no overall time limit, when `name` is known.
+    pub fn streaming_channel(&self, name: ServiceName) -> Option<Channel> {
+        self.channels.get(&name).map(|p| p.streams.clone())
     }
 
     /// The URL of `name`, when it is known.
     pub fn url(&self, name: ServiceName) -> Option<&str> {
-        self.channels.get(&name).map(|(u, _)| u.as_str())
+        self.channels.get(&name).map(|p| p.url.as_str())
     }
 }
 

@@ -15,6 +15,7 @@ use tonic_health::server::HealthReporter;
 use crate::auth::{AuthLayer, Keys, ServiceIdentity, TokenVerifier};
 use crate::config::Config;
 use crate::mesh::{Peers, ServiceName, http2};
+use crate::streams::StrictStreamEndLayer;
 
 /// What a service hands to the host: its routes and the fully-qualified
 /// names of the gRPC services in them (reported through health).
@@ -107,6 +108,7 @@ pub async fn serve(
         .initial_connection_window_size(Some(http2::CONNECTION_WINDOW_BYTES))
         .max_frame_size(Some(http2::MAX_FRAME_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_grpc())
+        .layer(StrictStreamEndLayer)
         .layer(AuthLayer::new(verifier))
         .add_routes(routes)
         // Small request/answer exchanges must not wait for Nagle's algorithm

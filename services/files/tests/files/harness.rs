@@ -89,6 +89,11 @@ impl Harness {
         self.db.cleanup().await.unwrap();
     }
 
+    /// The service's address, as a peer of the mesh would be told it.
+    pub fn url(&self) -> &str {
+        &self.service.url
+    }
+
     pub fn client(&self) -> FileServiceClient<Channel> {
         FileServiceClient::new(self.channel.clone())
             .max_decoding_message_size(8 * MIB)

@@ -3,12 +3,14 @@
 
 use fip_files::files::Settings;
 use fip_files::objects::{CHUNK_SIZE, PART_SIZE};
+use fip_kit::mesh::{Peers, ServiceName};
 use fip_kit::testing::with_token;
 use fip_proto::common::v1::ErrorReason;
 use fip_proto::files::v1 as pb;
 use fip_proto::files::v1::file_service_client::FileServiceClient;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
+use tonic::transport::Channel;
 
 use crate::harness::*;
 
@@ -250,6 +252,81 @@ async fn a_broken_off_upload_leaves_nothing_behind() {
     assert!(h.stored_objects().is_empty(), "{:?}", h.stored_objects());
     assert!(h.list(&ada).await.files.is_empty());
     drop(tx);
+    h.stop().await;
+}
+
+/// An upload answers after its last byte: on the mesh's streaming channel
+/// it may take longer than the call timeout, which abandons the same upload
+/// on the call channel.
+#[tokio::test]
+async fn an_upload_on_the_streaming_channel_outlives_the_call_timeout() {
+    let h = Harness::start().await;
+    let ada = h.user(1, "ada");
+    let peers = Peers::with_call_timeout(
+        [(ServiceName::Files, h.url().to_string())],
+        std::time::Duration::from_millis(200),
+    )
+    .unwrap();
+    let start = |channel: Channel| {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let token = ada.clone();
+        let call = tokio::spawn(async move {
+            FileServiceClient::new(channel)
+                .upload_file(with_token(ReceiverStream::new(rx), &token))
+                .await
+        });
+        (tx, call)
+    };
+    let (timed_tx, timed) = start(peers.channel(ServiceName::Files).unwrap());
+    let (streaming_tx, streaming) = start(peers.streaming_channel(ServiceName::Files).unwrap());
+    let data = content(2 * MIB, 6);
+    let (first, second) = data.split_at(MIB);
+    for tx in [&timed_tx, &streaming_tx] {
+        tx.send(pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Metadata(named("slow.vcf"))),
+        })
+        .await
+        .unwrap();
+        tx.send(pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Chunk(first.to_vec().into())),
+        })
+        .await
+        .unwrap();
+    }
+    h.files
+        .upload_activity()
+        .wait_for(|a| a.active == 2)
+        .await
+        .unwrap();
+    // The call channel gives up with the stream still open ...
+    let abandoned = timed.await.unwrap().unwrap_err();
+    assert!(
+        abandoned.message().contains("Timeout expired"),
+        "{abandoned:?}"
+    );
+    // ... while the upload begun with it on the streaming channel, open
+    // for longer than the timeout by now, completes.
+    streaming_tx
+        .send(pb::UploadFileRequest {
+            data: Some(pb::upload_file_request::Data::Chunk(second.to_vec().into())),
+        })
+        .await
+        .unwrap();
+    drop(streaming_tx);
+    let stored = streaming.await.unwrap().unwrap().into_inner().file.unwrap();
+    assert_eq!(stored.size_bytes, data.len() as i64);
+    // The abandoned upload was reset by the client half-way: the service
+    // must not take that for its end.
+    h.uploads_settled().await;
+    let names: Vec<String> = h
+        .list(&ada)
+        .await
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["slow.vcf"], "only the completed upload is kept");
+    drop(timed_tx);
     h.stop().await;
 }
 
