@@ -104,9 +104,9 @@ pub const INTERNAL_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// instead of the 64 KiB default, so that a stream does not stall waiting
 /// for window updates, and frames of 256 KiB instead of 16 KiB, so that a
 /// 1 MiB chunk crosses as 4 frames rather than 64. The files benchmark
-/// measured 256 KiB frames at about 1.4x the download and 1.15x the upload
-/// throughput of 16 KiB ones, for a few MiB more of peak memory; 1 MiB
-/// frames brought no more and cost more memory.
+/// measured 256 KiB frames at 1.3-1.5x the upload and download throughput
+/// of 16 KiB ones, for a few MiB more of peak memory; 1 MiB frames brought
+/// no more and cost more memory.
 pub mod http2 {
     /// Initial window of one stream.
     pub const STREAM_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
