@@ -59,20 +59,8 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--size-mib" => {
-                args.size_mib = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| anyhow::anyhow!("--size-mib needs a positive number"))?;
-            }
-            "--rounds" => {
-                args.rounds = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| anyhow::anyhow!("--rounds needs a positive number"))?;
-            }
+            "--size-mib" => args.size_mib = positive(&arg, it.next())?,
+            "--rounds" => args.rounds = positive(&arg, it.next())?,
             "--dir" => {
                 args.dir = Some(
                     it.next()
@@ -98,6 +86,17 @@ fn parse_args() -> anyhow::Result<Args> {
         }
     }
     Ok(args)
+}
+
+/// The value of `option`, a positive whole number.
+fn positive<T: std::str::FromStr + Default + PartialOrd>(
+    option: &str,
+    value: Option<String>,
+) -> anyhow::Result<T> {
+    value
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > T::default())
+        .ok_or_else(|| anyhow::anyhow!("{option} needs a positive number"))
 }
 
 fn main() -> anyhow::Result<()> {

@@ -308,3 +308,29 @@ pub fn details(status: &tonic::Status) -> ApiError {
 pub fn reason(status: &tonic::Status) -> ErrorReason {
     details(status).reason
 }
+
+/// The service's answer to an upload.
+pub type UploadAnswer = Result<tonic::Response<pb::UploadFileResponse>, tonic::Status>;
+
+/// Starts an upload on `channel` as the holder of `token`; its messages are
+/// those sent on the returned sender, and the task ends with the service's
+/// answer.
+pub fn open_upload(
+    channel: Channel,
+    token: &str,
+) -> (
+    tokio::sync::mpsc::Sender<pb::UploadFileRequest>,
+    tokio::task::JoinHandle<UploadAnswer>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let token = token.to_string();
+    let call = tokio::spawn(async move {
+        FileServiceClient::new(channel)
+            .upload_file(with_token(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+                &token,
+            ))
+            .await
+    });
+    (tx, call)
+}

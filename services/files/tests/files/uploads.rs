@@ -7,10 +7,8 @@ use fip_kit::mesh::{Peers, ServiceName};
 use fip_kit::testing::with_token;
 use fip_proto::common::v1::ErrorReason;
 use fip_proto::files::v1 as pb;
-use fip_proto::files::v1::file_service_client::FileServiceClient;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::harness::*;
 
@@ -209,13 +207,7 @@ async fn a_broken_off_upload_leaves_nothing_behind() {
     let h = Harness::start().await;
     let ada = h.user(1, "ada");
     let (channel, connection) = h.severable_channel().await;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let token = ada.clone();
-    let call = tokio::spawn(async move {
-        FileServiceClient::new(channel)
-            .upload_file(with_token(ReceiverStream::new(rx), &token))
-            .await
-    });
+    let (tx, call) = open_upload(channel, &ada);
     tx.send(pb::UploadFileRequest {
         data: Some(pb::upload_file_request::Data::Metadata(named("big.vcf"))),
     })
@@ -267,18 +259,9 @@ async fn an_upload_on_the_streaming_channel_outlives_the_call_timeout() {
         std::time::Duration::from_millis(200),
     )
     .unwrap();
-    let start = |channel: Channel| {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let token = ada.clone();
-        let call = tokio::spawn(async move {
-            FileServiceClient::new(channel)
-                .upload_file(with_token(ReceiverStream::new(rx), &token))
-                .await
-        });
-        (tx, call)
-    };
-    let (timed_tx, timed) = start(peers.channel(ServiceName::Files).unwrap());
-    let (streaming_tx, streaming) = start(peers.streaming_channel(ServiceName::Files).unwrap());
+    let (timed_tx, timed) = open_upload(peers.channel(ServiceName::Files).unwrap(), &ada);
+    let (streaming_tx, streaming) =
+        open_upload(peers.streaming_channel(ServiceName::Files).unwrap(), &ada);
     let data = content(2 * MIB, 6);
     let (first, second) = data.split_at(MIB);
     for tx in [&timed_tx, &streaming_tx] {
