@@ -13,7 +13,7 @@ use crate::events::{Change, Events, JobEvent};
 use crate::model::{ErrorAction, Job, Phase, Status};
 use crate::peers::{Mesh, PanelInfo, ServiceInfo};
 use crate::queue::JobQueue;
-use crate::store::{Counts, JobFilter, Store};
+use crate::store::{Counts, JobFilter, Store, StoreError};
 
 /// Accepted r² filters (the Cloudgene app's values).
 pub const R2_FILTERS: [f64; 5] = [0.0, 0.001, 0.1, 0.2, 0.3];
@@ -290,7 +290,7 @@ impl Jobs {
         all.extend(jobs.iter().cloned());
         match self.store.create_jobs(&all, "job accepted").await {
             Ok(()) => {}
-            Err(crate::store::StoreError::DuplicateRequest) => {
+            Err(StoreError::DuplicateRequest) => {
                 // A concurrent submission with the same request id won.
                 let request = submission.request_id.clone().unwrap_or_default();
                 if let Some(existing) = self.store.job_by_request(user.id, &request).await? {
@@ -336,21 +336,7 @@ impl Jobs {
     /// Saves a job and its history entry; returns the change to publish.
     pub async fn persist(&self, job: &Job, history: Option<&str>) -> Result<JobEvent, JobError> {
         let id = self.store.save(job, history).await?;
-        let update = match (id, history) {
-            (Some(id), Some(message)) => Some(crate::model::StatusUpdate {
-                id,
-                job_id: job.id.clone(),
-                status: job.status,
-                progress: job.progress,
-                message: message.to_string(),
-                created_at: job.updated_at,
-            }),
-            _ => None,
-        };
-        Ok(JobEvent {
-            job: job.clone(),
-            change: Change::Saved(update),
-        })
+        Ok(saved_event(job, id, history))
     }
 
     /// A job the user may see (admins see all); another user's is NOT_FOUND.
@@ -472,26 +458,63 @@ pub fn derive_parent(parent: &mut Job, children: &[Job]) {
 impl Jobs {
     /// Re-derives and saves a parent after one of its children changed.
     pub async fn refresh_parent(&self, parent_id: &str) -> Result<(), JobError> {
-        let Some(mut parent) = self.store.job(parent_id).await? else {
-            return Ok(());
-        };
-        let children = self.store.children(parent_id).await?;
-        let before = (parent.status, parent.progress);
-        derive_parent(&mut parent, &children);
-        if (parent.status, parent.progress) != before {
+        // Children that change at once refresh their parent at once: each
+        // derivation is saved only over the parent it was derived from, and
+        // one that finds the parent changed meanwhile derives again from
+        // what is stored now, so the last word sees every child.
+        for _ in 0..REFRESH_ATTEMPTS {
+            let Some(read) = self.store.job(parent_id).await? else {
+                return Ok(());
+            };
+            let children = self.store.children(parent_id).await?;
+            let mut parent = read.clone();
+            derive_parent(&mut parent, &children);
+            if (parent.status, parent.progress) == (read.status, read.progress) {
+                return Ok(());
+            }
             parent.updated_at = now_millis();
-            let history = (parent.status != before.0).then_some(match parent.status {
+            let history = (parent.status != read.status).then_some(match parent.status {
                 Status::Completed => "every target completed",
                 Status::Failed => "not every target completed",
                 Status::Cancelled => "every target was cancelled",
                 _ => "targets are running",
             });
-            match self.save(&parent, history).await {
+            match self.store.save_unchanged(&parent, &read, history).await {
+                Ok(id) => {
+                    self.events.publish(saved_event(&parent, id, history));
+                    return Ok(());
+                }
+                Err(StoreError::Changed(_)) => continue,
                 // The parent was cancelled outright: its children follow.
-                Err(JobError::Ended(_)) => {}
-                other => other?,
+                Err(StoreError::Ended(_)) => return Ok(()),
+                Err(other) => return Err(other.into()),
             }
         }
-        Ok(())
+        Err(JobError::Internal(anyhow::anyhow!(
+            "job {parent_id} kept changing while its state was derived from its targets"
+        )))
+    }
+}
+
+/// Times a parent's state is derived again when its children keep changing
+/// it meanwhile.
+const REFRESH_ATTEMPTS: usize = 8;
+
+/// The change a save of `job` publishes; `id` is its history entry's.
+fn saved_event(job: &Job, id: Option<i64>, history: Option<&str>) -> JobEvent {
+    let update = match (id, history) {
+        (Some(id), Some(message)) => Some(crate::model::StatusUpdate {
+            id,
+            job_id: job.id.clone(),
+            status: job.status,
+            progress: job.progress,
+            message: message.to_string(),
+            created_at: job.updated_at,
+        }),
+        _ => None,
+    };
+    JobEvent {
+        job: job.clone(),
+        change: Change::Saved(update),
     }
 }

@@ -52,6 +52,9 @@ pub enum StoreError {
     /// A save of a job that another writer has ended meanwhile (a cancel).
     #[error("job {0} has already ended")]
     Ended(String),
+    /// A conditional save of a job another writer has changed meanwhile.
+    #[error("job {0} has changed meanwhile")]
+    Changed(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -72,6 +75,16 @@ pub trait Store: Send + Sync + 'static {
     /// Never clears a cancel request, and never writes over a job that has
     /// ended meanwhile ([`StoreError::Ended`]).
     async fn save(&self, job: &Job, history: Option<&str>) -> StoreResult<Option<i64>>;
+    /// Like [`Self::save`], but only while the stored job still has the
+    /// status, progress and update time of `read`, the copy `job` was
+    /// derived from; otherwise nothing is written ([`StoreError::Changed`],
+    /// or [`StoreError::Ended`] when it has ended).
+    async fn save_unchanged(
+        &self,
+        job: &Job,
+        read: &Job,
+        history: Option<&str>,
+    ) -> StoreResult<Option<i64>>;
     /// Records a cancel request of an unfinished job, touching nothing else
     /// (the worker driving it may be writing it). A job nothing has worked
     /// on yet (pending or queued, phase `new`) ends `cancelled` at once: a

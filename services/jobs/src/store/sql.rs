@@ -14,6 +14,70 @@ pub struct SqlStore {
 }
 
 impl SqlStore {
+    /// [`Store::save`], and with `read` [`Store::save_unchanged`].
+    async fn save_where(
+        &self,
+        job: &Job,
+        read: Option<&Job>,
+        history: Option<&str>,
+    ) -> StoreResult<Option<i64>> {
+        let mut tx = self.db.pool.begin().await?;
+        let mut q = SqlBuilder::new("UPDATE jobs SET ");
+        for (i, name) in JOB_COLUMNS[1..].iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            if *name == "cancel_requested_at" {
+                // A cancel the API recorded meanwhile stays.
+                q.push("cancel_requested_at = COALESCE(cancel_requested_at, ");
+                bind_column(&mut q, job, name);
+                q.push(")");
+                continue;
+            }
+            q.push(&format!("{name} = "));
+            bind_column(&mut q, job, name);
+        }
+        q.push(" WHERE id = ").bind(job.id.clone());
+        q.push(" AND status IN ('pending', 'queued', 'running')");
+        if let Some(read) = read {
+            q.push(" AND status = ").bind(read.status.as_str());
+            q.push(" AND progress = ").bind(read.progress);
+            q.push(" AND updated_at = ").bind(read.updated_at);
+        }
+        let (sql, args) = q.finish();
+        let written = sqlx::query_with(&sql, args).execute(&mut *tx).await?;
+        if written.rows_affected() == 0 {
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+                    .bind(job.id.clone())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let running = matches!(status.as_deref(), Some("pending" | "queued" | "running"));
+            return Err(if read.is_some() && running {
+                StoreError::Changed(job.id.clone())
+            } else {
+                StoreError::Ended(job.id.clone())
+            });
+        }
+        let mut inserted = None;
+        if let Some(message) = history {
+            let row = sqlx::query(
+                "INSERT INTO job_status_updates (job_id, status, progress, message, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(job.id.clone())
+            .bind(job.status.as_str())
+            .bind(job.progress)
+            .bind(message.to_string())
+            .bind(job.updated_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            inserted = Some(row.try_get("id")?);
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
     pub fn new(db: Db) -> Self {
         Self { db }
     }
@@ -299,46 +363,16 @@ impl Store for SqlStore {
     }
 
     async fn save(&self, job: &Job, history: Option<&str>) -> StoreResult<Option<i64>> {
-        let mut tx = self.db.pool.begin().await?;
-        let mut q = SqlBuilder::new("UPDATE jobs SET ");
-        for (i, name) in JOB_COLUMNS[1..].iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            if *name == "cancel_requested_at" {
-                // A cancel the API recorded meanwhile stays.
-                q.push("cancel_requested_at = COALESCE(cancel_requested_at, ");
-                bind_column(&mut q, job, name);
-                q.push(")");
-                continue;
-            }
-            q.push(&format!("{name} = "));
-            bind_column(&mut q, job, name);
-        }
-        q.push(" WHERE id = ").bind(job.id.clone());
-        q.push(" AND status IN ('pending', 'queued', 'running')");
-        let (sql, args) = q.finish();
-        let written = sqlx::query_with(&sql, args).execute(&mut *tx).await?;
-        if written.rows_affected() == 0 {
-            return Err(StoreError::Ended(job.id.clone()));
-        }
-        let mut inserted = None;
-        if let Some(message) = history {
-            let row = sqlx::query(
-                "INSERT INTO job_status_updates (job_id, status, progress, message, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .bind(job.id.clone())
-            .bind(job.status.as_str())
-            .bind(job.progress)
-            .bind(message.to_string())
-            .bind(job.updated_at)
-            .fetch_one(&mut *tx)
-            .await?;
-            inserted = Some(row.try_get("id")?);
-        }
-        tx.commit().await?;
-        Ok(inserted)
+        self.save_where(job, None, history).await
+    }
+
+    async fn save_unchanged(
+        &self,
+        job: &Job,
+        read: &Job,
+        history: Option<&str>,
+    ) -> StoreResult<Option<i64>> {
+        self.save_where(job, Some(read), history).await
     }
 
     async fn request_cancel(&self, id: &str, at: i64) -> StoreResult<bool> {

@@ -200,6 +200,66 @@ async fn a_cancel_request_survives_the_workers_writes() {
 }
 
 #[tokio::test]
+async fn a_save_derived_from_a_stale_read_is_refused() {
+    let (db, s) = store().await;
+    let mut parent = job(1, 1);
+    parent.status = Status::Running;
+    s.create_jobs(std::slice::from_ref(&parent), "accepted")
+        .await
+        .unwrap();
+    let read = s.job(&parent.id).await.unwrap().unwrap();
+
+    // Two writers derive from the same read; the first one's save stands.
+    let mut first = read.clone();
+    first.progress = 100;
+    first.status = Status::Completed;
+    first.updated_at = 10;
+    let mut second = read.clone();
+    second.progress = 50;
+    second.updated_at = 11;
+    s.save_unchanged(&second, &read, Some("targets are running"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.save_unchanged(&first, &read, Some("every target completed")).await,
+        Err(StoreError::Changed(id)) if id == parent.id
+    ));
+    let stored = s.job(&parent.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.progress), (Status::Running, 50));
+    let messages: Vec<String> = s
+        .status_updates(&parent.id, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.message)
+        .collect();
+    assert_eq!(messages, ["accepted", "targets are running"]);
+
+    // Derived again from what is stored now, it is saved.
+    s.save_unchanged(&first, &stored, Some("every target completed"))
+        .await
+        .unwrap();
+    let done = s.job(&parent.id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.progress), (Status::Completed, 100));
+
+    // A job that has ended is reported as such, not as changed.
+    let mut ended = job(1, 2);
+    ended.status = Status::Queued;
+    s.create_jobs(std::slice::from_ref(&ended), "accepted")
+        .await
+        .unwrap();
+    let ended_read = s.job(&ended.id).await.unwrap().unwrap();
+    assert!(s.request_cancel(&ended.id, 30).await.unwrap());
+    let mut after = ended_read.clone();
+    after.status = Status::Running;
+    assert!(matches!(
+        s.save_unchanged(&after, &ended_read, None).await,
+        Err(StoreError::Ended(id)) if id == ended.id
+    ));
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
 async fn listing_filters_and_pages_newest_first() {
     let (db, s) = store().await;
     let mut all = Vec::new();
