@@ -54,7 +54,7 @@ where
 struct StrictEnd(tonic::body::Body);
 
 /// The error a cancelled request stream becomes.
-pub fn broken_off(status: Status) -> Status {
+fn broken_off(status: Status) -> Status {
     if status.code() == Code::Cancelled {
         Status::aborted(format!(
             "the client cancelled the request stream before its end ({})",

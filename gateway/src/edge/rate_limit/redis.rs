@@ -240,6 +240,12 @@ mod tests {
         per_second: 10.0,
     };
 
+    /// Buckets of 3 refilled every 100 s: none refills during a test.
+    const SLOW: RateQuota = RateQuota {
+        burst: 3,
+        per_second: 0.01,
+    };
+
     /// The test Redis, or `None` (after saying the test is skipped).
     fn redis_url(test: &str) -> Option<String> {
         match std::env::var("FIP_TEST_REDIS_URL") {
@@ -363,22 +369,18 @@ mod tests {
         };
         let prefix = unique_prefix();
         let (a, b) = replicas(&url, &prefix).await;
-        let slow = RateQuota {
-            burst: 3,
-            per_second: 0.01,
-        };
         for _ in 0..3 {
-            assert!(a.check("user:1", slow).await.allowed);
+            assert!(a.check("user:1", SLOW).await.allowed);
         }
-        assert!(!b.check("user:1", slow).await.allowed);
-        let other = b.check("user:2", slow).await;
+        assert!(!b.check("user:1", SLOW).await.allowed);
+        let other = b.check("user:2", SLOW).await;
         assert!(other.allowed, "{other:?}");
         assert_eq!(other.remaining, 2);
         // Another prefix is another set of buckets.
         let elsewhere = RedisTokenBuckets::new(&url)
             .unwrap()
             .with_prefix(unique_prefix());
-        let there = elsewhere.take_shared("user:1", slow).await.unwrap();
+        let there = elsewhere.take_shared("user:1", SLOW).await.unwrap();
         assert!(there.allowed);
         assert_eq!(there.remaining, 2);
         delete_prefix(&url, &prefix).await;
@@ -390,20 +392,16 @@ mod tests {
         // Nothing listens on port 1: connecting is refused.
         let limiter = RedisTokenBuckets::new("redis://127.0.0.1:1").unwrap();
         assert!(limiter.take_shared("addr:x", QUOTA).await.is_err());
-        let slow = RateQuota {
-            burst: 3,
-            per_second: 0.01,
-        };
         let started = Instant::now();
         for remaining in [2, 1, 0] {
-            let d = limiter.check("addr:192.0.2.7", slow).await;
+            let d = limiter.check("addr:192.0.2.7", SLOW).await;
             assert!(d.allowed, "{d:?}");
             assert_eq!(d.remaining, remaining);
         }
-        let refused = limiter.check("addr:192.0.2.7", slow).await;
+        let refused = limiter.check("addr:192.0.2.7", SLOW).await;
         assert!(!refused.allowed, "the in-process quota still holds");
         assert!(refused.retry_after > Duration::from_secs(90), "{refused:?}");
-        assert!(limiter.check("addr:192.0.2.8", slow).await.allowed);
+        assert!(limiter.check("addr:192.0.2.8", SLOW).await.allowed);
         assert!(
             started.elapsed() < DEFAULT_TIMEOUT * 2,
             "waited for Redis: {:?}",

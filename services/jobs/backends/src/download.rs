@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use reqwest::{Client, RequestBuilder};
+use reqwest::RequestBuilder;
 use tokio::io::AsyncWriteExt;
 
 use crate::BackendError;
@@ -12,14 +12,13 @@ use crate::http::{self, Call};
 /// Sends `request` (a GET, with whatever authorization it needs) and
 /// streams the answer into `dest`.
 pub(crate) async fn to_file(
-    client: &Client,
     backend: &'static str,
     request: RequestBuilder,
     dest: &Path,
 ) -> Result<u64, BackendError> {
-    let request = request
-        .build()
-        .map_err(|e| BackendError::protocol(format!("invalid output url: {e}")))?;
+    let (client, request) = request.build_split();
+    let request =
+        request.map_err(|e| BackendError::protocol(format!("invalid output url: {e}")))?;
     let parsed = request.url().clone();
     let host = parsed.host_str().unwrap_or_default().to_string();
     let response = client

@@ -1202,6 +1202,23 @@ mod wes_runs {
         }
     }
 
+    /// The emulator started with `config`, a researcher's secret there,
+    /// and the id of a run of [`request`] that `wes` submitted with it (the
+    /// input lives in `dir`).
+    async fn submitted(
+        config: Config,
+        wes: &WesBackend,
+        dir: &std::path::Path,
+    ) -> (Emulator, Secret, String) {
+        let server = Emulator::start(config).await;
+        let secret = Secret::ApiToken(server.issue_token("ada"));
+        let id = wes
+            .submit(server.base_url(), &secret, &request(dir))
+            .await
+            .unwrap();
+        (server, secret, id)
+    }
+
     /// Polls until the run is final; at most `polls` times.
     async fn follow(
         wes: &WesBackend,
@@ -1260,18 +1277,13 @@ mod wes_runs {
 
     #[tokio::test]
     async fn a_run_unknown_for_a_while_after_submit_is_transient_then_followed() {
-        let server = Emulator::start(Config {
-            not_found_polls: 2,
-            ..Config::default()
-        })
-        .await;
-        let secret = Secret::ApiToken(server.issue_token("ada"));
         let dir = tempfile::tempdir().unwrap();
         let wes = WesBackend::new(client());
-        let id = wes
-            .submit(server.base_url(), &secret, &request(dir.path()))
-            .await
-            .unwrap();
+        let config = Config {
+            not_found_polls: 2,
+            ..Config::default()
+        };
+        let (server, secret, id) = submitted(config, &wes, dir.path()).await;
         let seen = follow(&wes, server.base_url(), &secret, &id, 10).await;
         for early in &seen[..2] {
             let error = early.as_ref().unwrap_err();
@@ -1286,18 +1298,13 @@ mod wes_runs {
     #[tokio::test]
     async fn file_outputs_are_read_only_under_a_shared_directory() {
         let shared = tempfile::tempdir().unwrap();
-        let server = Emulator::start(Config {
-            output_locations: OutputLocations::File(shared.path().to_path_buf()),
-            ..Config::default()
-        })
-        .await;
-        let secret = Secret::ApiToken(server.issue_token("ada"));
         let dir = tempfile::tempdir().unwrap();
         let submit = WesBackend::new(client());
-        let id = submit
-            .submit(server.base_url(), &secret, &request(dir.path()))
-            .await
-            .unwrap();
+        let config = Config {
+            output_locations: OutputLocations::File(shared.path().to_path_buf()),
+            ..Config::default()
+        };
+        let (server, secret, id) = submitted(config, &submit, dir.path()).await;
         let run = follow(&submit, server.base_url(), &secret, &id, 10)
             .await
             .pop()

@@ -47,13 +47,18 @@ impl SqlStore {
         let (sql, args) = q.finish();
         let written = sqlx::query_with(&sql, args).execute(&mut *tx).await?;
         if written.rows_affected() == 0 {
+            // An unconditional save fails only on an ended job; a
+            // conditional one may also find it changed.
+            if read.is_none() {
+                return Err(StoreError::Ended(job.id.clone()));
+            }
             let status: Option<String> =
                 sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
                     .bind(job.id.clone())
                     .fetch_optional(&mut *tx)
                     .await?;
             let running = matches!(status.as_deref(), Some("pending" | "queued" | "running"));
-            return Err(if read.is_some() && running {
+            return Err(if running {
                 StoreError::Changed(job.id.clone())
             } else {
                 StoreError::Ended(job.id.clone())

@@ -15,6 +15,13 @@ async fn store() -> (TestDb, SqlStore) {
     (db, store)
 }
 
+/// Creates `job` alone, with the history entry "accepted".
+async fn accept(s: &SqlStore, job: &Job) {
+    s.create_jobs(std::slice::from_ref(job), "accepted")
+        .await
+        .unwrap();
+}
+
 fn job(user: i64, created_at: i64) -> Job {
     Job {
         id: uuid::Uuid::now_v7().to_string(),
@@ -120,9 +127,7 @@ async fn request_ids_are_unique_per_user() {
     let (db, s) = store().await;
     let mut a = job(1, 1);
     a.request_id = Some("req-1".into());
-    s.create_jobs(std::slice::from_ref(&a), "accepted")
-        .await
-        .unwrap();
+    accept(&s, &a).await;
     let mut again = job(1, 2);
     again.request_id = Some("req-1".into());
     assert!(matches!(
@@ -147,9 +152,7 @@ async fn a_cancel_request_survives_the_workers_writes() {
     let mut driven = job(1, 1);
     driven.status = Status::Running;
     driven.phase = Phase::Submitting;
-    s.create_jobs(std::slice::from_ref(&driven), "accepted")
-        .await
-        .unwrap();
+    accept(&s, &driven).await;
     assert!(!s.request_cancel(&driven.id, 50).await.unwrap());
     // The worker writes what it read before the request: the request stays.
     driven.phase = Phase::Submitted;
@@ -172,9 +175,7 @@ async fn a_cancel_request_survives_the_workers_writes() {
     // A job nothing worked on ends at once; a late write of it is refused.
     let mut fresh = job(1, 2);
     fresh.status = Status::Queued;
-    s.create_jobs(std::slice::from_ref(&fresh), "accepted")
-        .await
-        .unwrap();
+    accept(&s, &fresh).await;
     assert!(s.request_cancel(&fresh.id, 70).await.unwrap());
     let ended = s.job(&fresh.id).await.unwrap().unwrap();
     assert_eq!(
@@ -204,9 +205,7 @@ async fn a_save_derived_from_a_stale_read_is_refused() {
     let (db, s) = store().await;
     let mut parent = job(1, 1);
     parent.status = Status::Running;
-    s.create_jobs(std::slice::from_ref(&parent), "accepted")
-        .await
-        .unwrap();
+    accept(&s, &parent).await;
     let read = s.job(&parent.id).await.unwrap().unwrap();
 
     // Two writers derive from the same read; the first one's save stands.
@@ -245,9 +244,7 @@ async fn a_save_derived_from_a_stale_read_is_refused() {
     // A job that has ended is reported as such, not as changed.
     let mut ended = job(1, 2);
     ended.status = Status::Queued;
-    s.create_jobs(std::slice::from_ref(&ended), "accepted")
-        .await
-        .unwrap();
+    accept(&s, &ended).await;
     let ended_read = s.job(&ended.id).await.unwrap().unwrap();
     assert!(s.request_cancel(&ended.id, 30).await.unwrap());
     let mut after = ended_read.clone();
@@ -382,9 +379,7 @@ async fn parents_children_and_the_unfinished() {
 async fn logs_results_and_qc() {
     let (db, s) = store().await;
     let j = job(1, 1);
-    s.create_jobs(std::slice::from_ref(&j), "accepted")
-        .await
-        .unwrap();
+    accept(&s, &j).await;
     let entry = |t: LogType, m: &str| LogEntry {
         id: 0,
         job_id: j.id.clone(),

@@ -233,6 +233,6 @@ impl Backend for MichiganBackend {
         _secret: Option<&Secret>,
         dest: &Path,
     ) -> Result<u64, BackendError> {
-        crate::download::to_file(&self.client, BACKEND, self.client.get(&output.url), dest).await
+        crate::download::to_file(BACKEND, self.client.get(&output.url), dest).await
     }
 }

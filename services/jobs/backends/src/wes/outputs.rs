@@ -35,7 +35,7 @@ impl WesBackend {
                 if let Some(secret) = credential {
                     request = authorize(request, secret);
                 }
-                crate::download::to_file(&self.client, BACKEND, request, dest).await
+                crate::download::to_file(BACKEND, request, dest).await
             }
             "drs" => self.fetch_drs(&url, credential, dest).await,
             "file" => self.copy_shared(&url, dest).await,
@@ -150,7 +150,7 @@ impl WesBackend {
         {
             request = authorize(request, secret);
         }
-        crate::download::to_file(&self.client, BACKEND, request, dest).await
+        crate::download::to_file(BACKEND, request, dest).await
     }
 
     async fn drs_get(&self, call: &Call<'_>, url: Url) -> Result<Value, BackendError> {
