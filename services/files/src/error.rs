@@ -31,8 +31,15 @@ pub enum FilesError {
     },
     #[error("the upload does not match its declared size or checksum: nothing was stored")]
     Integrity(IntegrityMismatch),
-    #[error("the storage quota of {limit} bytes would be exceeded ({used} bytes used)")]
-    QuotaExceeded { limit: i64, used: i64 },
+    #[error(
+        "the storage quota of {limit} bytes would be exceeded ({used} bytes used, \
+         {reserved} reserved by other uploads in progress)"
+    )]
+    QuotaExceeded {
+        limit: i64,
+        used: i64,
+        reserved: i64,
+    },
     #[error("the content of file {file_id} was deleted by retention")]
     ResultsExpired { file_id: String, expired_at: i64 },
     #[error("the download link is not valid")]
@@ -115,12 +122,14 @@ impl From<FilesError> for ApiError {
                 }
                 error
             }
-            FilesError::QuotaExceeded { limit, used } => {
-                ApiError::new(Code::ResourceExhausted, ErrorReason::QuotaExceeded, message)
-                    .with_metadata("quota", "storage_bytes")
-                    .with_metadata("limit", limit)
-                    .with_metadata("used", used)
-            }
+            FilesError::QuotaExceeded {
+                limit,
+                used,
+                reserved: _,
+            } => ApiError::new(Code::ResourceExhausted, ErrorReason::QuotaExceeded, message)
+                .with_metadata("quota", "storage_bytes")
+                .with_metadata("limit", limit)
+                .with_metadata("used", used),
             FilesError::ResultsExpired {
                 file_id,
                 expired_at,

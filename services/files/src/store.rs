@@ -69,6 +69,40 @@ pub struct FileQuery {
     pub limit: i64,
 }
 
+/// An upload in progress asks to hold `total_bytes` of its owner's quota
+/// (its whole reservation so far, not an increment: asking again is harmless).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    /// The id the file will have once stored.
+    pub upload_id: String,
+    pub owner_user_id: i64,
+    pub total_bytes: i64,
+    /// The owner's quota (> 0).
+    pub quota_bytes: i64,
+    pub now: i64,
+    /// Until when the reservation holds unless renewed.
+    pub expires_at: i64,
+}
+
+/// The answer to a [`Reservation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    Granted,
+    /// Stored and reserved bytes of the owner when it was refused (the
+    /// upload's own earlier reservation included); nothing changed.
+    Refused {
+        used_bytes: i64,
+        reserved_bytes: i64,
+    },
+}
+
+/// An owner's storage counter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub used_bytes: i64,
+    pub reserved_bytes: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a file with this id already exists")]
@@ -82,15 +116,27 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Records a file whose content is complete; a non-empty `job_id` is also
-    /// recorded as the file's first job link.
+    /// recorded as the file's first job link. Its bytes count as used, and
+    /// the reservation of the upload with the file's id (if any) ends.
     async fn insert_file(&self, file: &FileRecord) -> StoreResult<()>;
+    /// Sets an upload's reservation to `total_bytes` while the owner's
+    /// stored and reserved bytes stay within the quota, atomically against
+    /// every other reservation of the owner; first gives back the owner's
+    /// expired reservations.
+    async fn reserve(&self, reservation: &Reservation) -> StoreResult<Reserved>;
+    /// Gives back an upload's reservation (none: no change).
+    async fn release(&self, owner_user_id: i64, upload_id: &str) -> StoreResult<()>;
+    /// The owner's storage counter (expired reservations still included
+    /// until the owner's next reservation gives them back).
+    async fn usage(&self, owner_user_id: i64) -> StoreResult<Usage>;
     async fn file(&self, id: &str) -> StoreResult<Option<FileRecord>>;
     /// A page of `query` (at most `limit` files) and the number of files
     /// matching its filters over all pages.
     async fn list_files(&self, query: &FileQuery) -> StoreResult<(Vec<FileRecord>, i64)>;
     /// Bytes of content `owner_user_id` stores (expired content excluded).
     async fn used_bytes(&self, owner_user_id: i64) -> StoreResult<i64>;
-    /// Removes a file's metadata and its job links; false if it was absent.
+    /// Removes a file's metadata and its job links, and its bytes from the
+    /// owner's use; false if it was absent.
     async fn delete_file(&self, id: &str) -> StoreResult<bool>;
     /// Links a file to a job (again: no change) and sets its `job_id` when
     /// empty; None if the file is absent.
@@ -102,6 +148,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<FileRecord>>;
     /// Files whose retention ran out by `now` and whose content still exists.
     async fn expired_files(&self, now: i64, limit: i64) -> StoreResult<Vec<FileRecord>>;
-    /// Records that retention deleted a file's content.
+    /// Records that retention deleted a file's content (its bytes no longer
+    /// count as used).
     async fn mark_content_deleted(&self, id: &str, at: i64) -> StoreResult<()>;
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{FilesError, IntegrityMismatch, check};
 use crate::files::{Files, MAX_JOB_ID_CHARS, UploadActivity};
 use crate::objects::ChunkStream;
-use crate::store::{FileKind, FileRecord};
+use crate::store::{FileKind, FileRecord, Reservation, Reserved};
 
 /// Largest accepted chunk of an upload stream.
 pub const MAX_CHUNK_BYTES: usize = 3 * 1024 * 1024;
@@ -193,22 +193,37 @@ impl Files {
             .map_err(|e| FilesError::Internal(anyhow::anyhow!("the upload task failed: {e}")))?
     }
 
-    async fn receive(
-        &self,
-        upload: Upload,
-        mut chunks: ChunkStream,
-    ) -> Result<FileRecord, FilesError> {
+    async fn receive(&self, upload: Upload, chunks: ChunkStream) -> Result<FileRecord, FilesError> {
         let active = Active::start(&self.activity);
-        let used = if upload.limited && self.settings.quota_bytes > 0 {
-            self.store.used_bytes(upload.owner_user_id).await?
-        } else {
-            0
-        };
-        if let Some(expected) = upload.expected_size_bytes {
-            self.check_limits(&upload, used, expected, true)?;
-        }
         let id = uuid::Uuid::now_v7().to_string();
-        let object_key = id.clone();
+        let mut quota = QuotaHold::new(self, &upload, &id);
+        let outcome = self
+            .store_content(&upload, &id, chunks, &active, &mut quota)
+            .await;
+        if outcome.is_err() && quota.held > 0 {
+            // An upload that failed, broke off or was refused gives back
+            // what it held (one that cannot is given back when it expires).
+            if let Err(e) = self.store.release(upload.owner_user_id, &id).await {
+                tracing::warn!(upload_id = %id, error = %e,
+                    "could not give back an upload's reservation; it lapses when it expires");
+            }
+        }
+        outcome
+    }
+
+    async fn store_content(
+        &self,
+        upload: &Upload,
+        id: &str,
+        mut chunks: ChunkStream,
+        active: &Active<'_>,
+        quota: &mut QuotaHold<'_>,
+    ) -> Result<FileRecord, FilesError> {
+        if let Some(expected) = upload.expected_size_bytes {
+            self.check_size(upload, expected, true)?;
+            quota.cover(expected, expected).await?;
+        }
+        let object_key = id.to_string();
         let mut writer = self.objects.writer(&object_key);
         let mut hasher = Sha256::new();
         let mut size: i64 = 0;
@@ -232,7 +247,11 @@ impl Files {
                         actual_sha256: None,
                     }));
                 }
-                self.check_limits(&upload, used, size, false)?;
+                self.check_size(upload, size, false)?;
+                let ahead = upload
+                    .expected_size_bytes
+                    .unwrap_or_else(|| size.saturating_add(RESERVE_AHEAD_BYTES));
+                quota.cover(size, ahead).await?;
                 hasher.update(&chunk);
                 let length = chunk.len();
                 writer.write(chunk).await?;
@@ -264,12 +283,12 @@ impl Files {
         }
         writer.finish().await?;
         let record = FileRecord {
-            id,
+            id: id.to_string(),
             owner_user_id: upload.owner_user_id,
-            job_id: upload.job_id,
+            job_id: upload.job_id.clone(),
             kind: upload.kind,
-            name: upload.name,
-            content_type: upload.content_type,
+            name: upload.name.clone(),
+            content_type: upload.content_type.clone(),
             size_bytes: size,
             sha256,
             object_key,
@@ -277,6 +296,7 @@ impl Files {
             expires_at: upload.expires_at,
             content_deleted_at: None,
         };
+        // Recording the file turns its reservation into used bytes.
         if let Err(e) = self.store.insert_file(&record).await {
             if let Err(cleanup) = self.objects.delete(&record.object_key).await {
                 tracing::warn!(object_key = %record.object_key, error = %cleanup,
@@ -284,19 +304,14 @@ impl Files {
             }
             return Err(e.into());
         }
+        quota.held = 0;
         tracing::info!(file_id = %record.id, owner_user_id = record.owner_user_id,
             size_bytes = record.size_bytes, kind = record.kind.as_str(), "file stored");
         Ok(record)
     }
 
-    /// The hub's upload limit and the owner's quota, for `size` bytes.
-    fn check_limits(
-        &self,
-        upload: &Upload,
-        used: i64,
-        size: i64,
-        declared: bool,
-    ) -> Result<(), FilesError> {
+    /// The hub's upload limit, for `size` bytes.
+    fn check_size(&self, upload: &Upload, size: i64, declared: bool) -> Result<(), FilesError> {
         if !upload.limited {
             return Ok(());
         }
@@ -307,11 +322,95 @@ impl Files {
                 size_bytes: declared.then_some(size),
             });
         }
-        let quota = self.settings.quota_bytes;
-        if quota > 0 && used.saturating_add(size) > quota {
-            return Err(FilesError::QuotaExceeded { limit: quota, used });
-        }
         Ok(())
+    }
+}
+
+/// Bytes an upload of unknown size reserves beyond what it has received, so
+/// that it asks the store once per this many bytes rather than per chunk.
+pub const RESERVE_AHEAD_BYTES: i64 = 8 * 1024 * 1024;
+/// How long a reservation holds unless renewed: the bytes of an upload that
+/// dies with its process come back at most this long after its last renewal.
+pub const RESERVATION_TTL_MILLIS: i64 = 10 * 60 * 1000;
+
+/// What an upload holds of its owner's quota.
+struct QuotaHold<'a> {
+    files: &'a Files,
+    upload_id: &'a str,
+    owner_user_id: i64,
+    /// 0: no quota applies.
+    quota_bytes: i64,
+    /// Bytes reserved so far.
+    held: i64,
+    renewed_at: i64,
+}
+
+impl<'a> QuotaHold<'a> {
+    fn new(files: &'a Files, upload: &Upload, upload_id: &'a str) -> Self {
+        let quota_bytes = if upload.limited {
+            files.settings.quota_bytes.max(0)
+        } else {
+            0
+        };
+        Self {
+            files,
+            upload_id,
+            owner_user_id: upload.owner_user_id,
+            quota_bytes,
+            held: 0,
+            renewed_at: 0,
+        }
+    }
+
+    /// Makes sure at least `needed` bytes are reserved, asking for `wanted`
+    /// (≥ `needed`) when more must be asked for, or for `needed` alone when
+    /// `wanted` does not fit; renews the reservation before it expires.
+    async fn cover(&mut self, needed: i64, wanted: i64) -> Result<(), FilesError> {
+        if self.quota_bytes == 0 {
+            return Ok(());
+        }
+        let now = self.files.clock.now_millis();
+        if needed <= self.held && now - self.renewed_at < RESERVATION_TTL_MILLIS / 3 {
+            return Ok(());
+        }
+        let least = needed.max(self.held);
+        let mut asks = vec![wanted.max(least)];
+        if least < asks[0] {
+            asks.push(least);
+        }
+        let mut refused = (0, 0);
+        for total in asks {
+            let answer = self
+                .files
+                .store
+                .reserve(&Reservation {
+                    upload_id: self.upload_id.to_string(),
+                    owner_user_id: self.owner_user_id,
+                    total_bytes: total,
+                    quota_bytes: self.quota_bytes,
+                    now,
+                    expires_at: now + RESERVATION_TTL_MILLIS,
+                })
+                .await?;
+            match answer {
+                Reserved::Granted => {
+                    self.held = total;
+                    self.renewed_at = now;
+                    return Ok(());
+                }
+                Reserved::Refused {
+                    used_bytes,
+                    reserved_bytes,
+                } => refused = (used_bytes, reserved_bytes),
+            }
+        }
+        let (used, reserved) = refused;
+        Err(FilesError::QuotaExceeded {
+            limit: self.quota_bytes,
+            used,
+            // Other uploads' reservations, not this one's own.
+            reserved: (reserved - self.held).max(0),
+        })
     }
 }
 

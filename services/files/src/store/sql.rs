@@ -55,10 +55,61 @@ fn conditions(query: &mut SqlBuilder, filter: &FileQuery) {
     }
 }
 
+/// Adds `used_delta` and `reserved_delta` to the owner's counter, creating
+/// it when absent. Every transaction that changes an owner's counter or
+/// reservations starts with this write, which takes the owner's row lock
+/// (PostgreSQL) or the write lock (SQLite) before anything is read, so that
+/// they run one after another.
+async fn add_usage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    owner_user_id: i64,
+    used_delta: i64,
+    reserved_delta: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO quota_usage (owner_user_id, used_bytes, reserved_bytes) VALUES ($1, $2, $3) \
+         ON CONFLICT (owner_user_id) DO UPDATE SET \
+         used_bytes = quota_usage.used_bytes + excluded.used_bytes, \
+         reserved_bytes = quota_usage.reserved_bytes + excluded.reserved_bytes",
+    )
+    .bind(owner_user_id)
+    .bind(used_delta)
+    .bind(reserved_delta)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends the reservation `upload_id`; returns the bytes it held.
+async fn end_reservation(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    upload_id: &str,
+) -> Result<i64, sqlx::Error> {
+    let rows = sqlx::query(
+        "DELETE FROM upload_reservations WHERE upload_id = $1 RETURNING reserved_bytes",
+    )
+    .bind(upload_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>("reserved_bytes"))
+        .sum()
+}
+
 #[async_trait]
 impl Store for SqlStore {
     async fn insert_file(&self, file: &FileRecord) -> StoreResult<()> {
         let mut tx = self.db.pool.begin().await?;
+        let used = if file.content_deleted_at.is_none() {
+            file.size_bytes
+        } else {
+            0
+        };
+        add_usage(&mut tx, file.owner_user_id, used, 0).await?;
+        let reserved = end_reservation(&mut tx, &file.id).await?;
+        if reserved > 0 {
+            add_usage(&mut tx, file.owner_user_id, 0, -reserved).await?;
+        }
         sqlx::query(&format!(
             "INSERT INTO files ({FILE_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -143,18 +194,114 @@ impl Store for SqlStore {
         Ok(row.try_get("n")?)
     }
 
+    async fn reserve(&self, r: &Reservation) -> StoreResult<Reserved> {
+        let mut tx = self.db.pool.begin().await?;
+        add_usage(&mut tx, r.owner_user_id, 0, 0).await?;
+        let expired = sqlx::query(
+            "DELETE FROM upload_reservations \
+             WHERE owner_user_id = $1 AND expires_at <= $2 AND upload_id <> $3 \
+             RETURNING reserved_bytes",
+        )
+        .bind(r.owner_user_id)
+        .bind(r.now)
+        .bind(&r.upload_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64, _>("reserved_bytes"))
+        .sum::<Result<i64, _>>()?;
+        if expired > 0 {
+            add_usage(&mut tx, r.owner_user_id, 0, -expired).await?;
+        }
+        let held: i64 =
+            sqlx::query("SELECT reserved_bytes FROM upload_reservations WHERE upload_id = $1")
+                .bind(&r.upload_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get("reserved_bytes"))
+                .transpose()?
+                .unwrap_or(0);
+        let delta = r.total_bytes - held;
+        let granted = sqlx::query(
+            "UPDATE quota_usage SET reserved_bytes = reserved_bytes + $1 \
+             WHERE owner_user_id = $2 AND used_bytes + reserved_bytes + $1 <= $3",
+        )
+        .bind(delta)
+        .bind(r.owner_user_id)
+        .bind(r.quota_bytes)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        let answer = if granted {
+            sqlx::query(
+                "INSERT INTO upload_reservations \
+                 (upload_id, owner_user_id, reserved_bytes, expires_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (upload_id) DO UPDATE SET \
+                 reserved_bytes = excluded.reserved_bytes, expires_at = excluded.expires_at",
+            )
+            .bind(&r.upload_id)
+            .bind(r.owner_user_id)
+            .bind(r.total_bytes)
+            .bind(r.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            Reserved::Granted
+        } else {
+            let usage = usage_in(&mut tx, r.owner_user_id).await?;
+            Reserved::Refused {
+                used_bytes: usage.used_bytes,
+                reserved_bytes: usage.reserved_bytes,
+            }
+        };
+        // Expired reservations given back stay given back, refused or not.
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    async fn release(&self, owner_user_id: i64, upload_id: &str) -> StoreResult<()> {
+        let mut tx = self.db.pool.begin().await?;
+        add_usage(&mut tx, owner_user_id, 0, 0).await?;
+        let reserved = end_reservation(&mut tx, upload_id).await?;
+        if reserved > 0 {
+            add_usage(&mut tx, owner_user_id, 0, -reserved).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn usage(&self, owner_user_id: i64) -> StoreResult<Usage> {
+        let mut tx = self.db.pool.begin().await?;
+        let usage = usage_in(&mut tx, owner_user_id).await?;
+        tx.commit().await?;
+        Ok(usage)
+    }
+
     async fn delete_file(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.db.pool.begin().await?;
         sqlx::query("DELETE FROM file_jobs WHERE file_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let done = sqlx::query("DELETE FROM files WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let deleted = sqlx::query(
+            "DELETE FROM files WHERE id = $1 \
+             RETURNING owner_user_id, size_bytes, content_deleted_at",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = deleted else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let owner: i64 = row.try_get("owner_user_id")?;
+        let size: i64 = row.try_get("size_bytes")?;
+        let content_deleted_at: Option<i64> = row.try_get("content_deleted_at")?;
+        if content_deleted_at.is_none() {
+            add_usage(&mut tx, owner, -size, 0).await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn link_job(
@@ -205,13 +352,44 @@ impl Store for SqlStore {
     }
 
     async fn mark_content_deleted(&self, id: &str, at: i64) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE files SET content_deleted_at = $1 WHERE id = $2 AND content_deleted_at IS NULL",
+        let mut tx = self.db.pool.begin().await?;
+        let marked = sqlx::query(
+            "UPDATE files SET content_deleted_at = $1 WHERE id = $2 AND content_deleted_at IS NULL \
+             RETURNING owner_user_id, size_bytes",
         )
         .bind(at)
         .bind(id)
-        .execute(&self.db.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        if let Some(row) = marked {
+            add_usage(
+                &mut tx,
+                row.try_get("owner_user_id")?,
+                -row.try_get::<i64, _>("size_bytes")?,
+                0,
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
+}
+
+/// The owner's counter (zero when the owner has none yet).
+async fn usage_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    owner_user_id: i64,
+) -> Result<Usage, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT used_bytes, reserved_bytes FROM quota_usage WHERE owner_user_id = $1")
+            .bind(owner_user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(match row {
+        Some(row) => Usage {
+            used_bytes: row.try_get("used_bytes")?,
+            reserved_bytes: row.try_get("reserved_bytes")?,
+        },
+        None => Usage::default(),
+    })
 }

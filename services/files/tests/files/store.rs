@@ -211,3 +211,151 @@ async fn used_bytes_and_retention() {
     assert_eq!(s.expired_files(1_000, 10).await.unwrap().len(), 1);
     db.cleanup().await.unwrap();
 }
+
+fn reservation(upload: u8, owner_user_id: i64, total_bytes: i64, now: i64) -> Reservation {
+    Reservation {
+        upload_id: record(upload, owner_user_id).id,
+        owner_user_id,
+        total_bytes,
+        quota_bytes: 1_000,
+        now,
+        expires_at: now + 100,
+    }
+}
+
+#[tokio::test]
+async fn reservations_hold_the_quota_and_turn_into_used_bytes() {
+    let (db, s) = store().await;
+    assert_eq!(s.usage(1).await.unwrap(), Usage::default());
+    // Upload 1 grows in steps; asking again for the same total is harmless.
+    for total in [300, 600, 600] {
+        assert_eq!(
+            s.reserve(&reservation(1, 1, total, 10)).await.unwrap(),
+            Reserved::Granted
+        );
+    }
+    assert_eq!(
+        s.usage(1).await.unwrap(),
+        Usage {
+            used_bytes: 0,
+            reserved_bytes: 600
+        }
+    );
+    // Another upload of the owner finds only what is left.
+    assert_eq!(
+        s.reserve(&reservation(2, 1, 401, 10)).await.unwrap(),
+        Reserved::Refused {
+            used_bytes: 0,
+            reserved_bytes: 600
+        }
+    );
+    assert_eq!(
+        s.reserve(&reservation(2, 1, 400, 10)).await.unwrap(),
+        Reserved::Granted
+    );
+    // Another owner has a counter of their own.
+    assert_eq!(
+        s.reserve(&reservation(3, 2, 1_000, 10)).await.unwrap(),
+        Reserved::Granted
+    );
+
+    // Storing upload 1 (record 1 has 100 bytes) turns its reservation into used bytes.
+    s.insert_file(&record(1, 1)).await.unwrap();
+    assert_eq!(
+        s.usage(1).await.unwrap(),
+        Usage {
+            used_bytes: 100,
+            reserved_bytes: 400
+        }
+    );
+    // Upload 2 breaks off: its bytes come back; releasing again changes nothing.
+    s.release(1, &record(2, 1).id).await.unwrap();
+    s.release(1, &record(2, 1).id).await.unwrap();
+    assert_eq!(
+        s.usage(1).await.unwrap(),
+        Usage {
+            used_bytes: 100,
+            reserved_bytes: 0
+        }
+    );
+    assert_eq!(
+        s.reserve(&reservation(4, 1, 900, 10)).await.unwrap(),
+        Reserved::Granted
+    );
+    s.release(1, &record(4, 1).id).await.unwrap();
+
+    // Deleting a file and retention give its bytes back.
+    s.insert_file(&record(5, 1)).await.unwrap();
+    assert_eq!(s.usage(1).await.unwrap().used_bytes, 600);
+    assert_eq!(
+        s.used_bytes(1).await.unwrap(),
+        600,
+        "the counter agrees with the files"
+    );
+    assert!(s.delete_file(&record(1, 1).id).await.unwrap());
+    assert!(!s.delete_file(&record(1, 1).id).await.unwrap());
+    assert_eq!(s.usage(1).await.unwrap().used_bytes, 500);
+    s.mark_content_deleted(&record(5, 1).id, 20).await.unwrap();
+    s.mark_content_deleted(&record(5, 1).id, 30).await.unwrap();
+    assert_eq!(s.usage(1).await.unwrap().used_bytes, 0);
+    // A file whose content is gone no longer counts when deleted either.
+    assert!(s.delete_file(&record(5, 1).id).await.unwrap());
+    assert_eq!(
+        s.usage(1).await.unwrap(),
+        Usage::default(),
+        "nothing left over"
+    );
+    assert_eq!(s.usage(2).await.unwrap().reserved_bytes, 1_000);
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reservation_nobody_renews_is_given_back_when_it_expires() {
+    let (db, s) = store().await;
+    // An upload that died with its process, holding 800 bytes until 110.
+    assert_eq!(
+        s.reserve(&reservation(1, 1, 800, 10)).await.unwrap(),
+        Reserved::Granted
+    );
+    assert!(matches!(
+        s.reserve(&reservation(2, 1, 800, 109)).await.unwrap(),
+        Reserved::Refused { .. }
+    ));
+    // Once expired, the owner's next reservation reclaims it.
+    assert_eq!(
+        s.reserve(&reservation(2, 1, 800, 110)).await.unwrap(),
+        Reserved::Granted
+    );
+    assert_eq!(s.usage(1).await.unwrap().reserved_bytes, 800);
+    // A live upload renews its own reservation however old it is; one that
+    // lost it to expiry asks for its whole total again.
+    assert_eq!(
+        s.reserve(&reservation(2, 1, 900, 500)).await.unwrap(),
+        Reserved::Granted
+    );
+    assert_eq!(s.usage(1).await.unwrap().reserved_bytes, 900);
+    assert!(matches!(
+        s.reserve(&reservation(1, 1, 800, 500)).await.unwrap(),
+        Reserved::Refused { .. }
+    ));
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_reservations_never_pass_the_quota_together() {
+    let (db, s) = store().await;
+    let s = std::sync::Arc::new(s);
+    // Eight uploads of 900 bytes against a quota of 1,000, all at once.
+    let attempts = (1..=8u8).map(|n| {
+        let s = s.clone();
+        tokio::spawn(async move { s.reserve(&reservation(n, 1, 900, 10)).await.unwrap() })
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let granted = answers
+        .into_iter()
+        .filter(|a| *a.as_ref().unwrap() == Reserved::Granted)
+        .count();
+    assert_eq!(granted, 1);
+    assert_eq!(s.usage(1).await.unwrap().reserved_bytes, 900);
+    db.cleanup().await.unwrap();
+}

@@ -519,3 +519,201 @@ async fn malformed_streams_are_refused() {
     assert_eq!(reason(&anonymous), ErrorReason::TokenMissing);
     h.stop().await;
 }
+
+/// A quota of `quota` bytes with no upload limit.
+async fn with_quota(quota: usize) -> Harness {
+    Harness::with_settings(Settings {
+        quota_bytes: quota as i64,
+        ..default_settings()
+    })
+    .await
+}
+
+fn chunk_message(bytes: Vec<u8>) -> pb::UploadFileRequest {
+    pb::UploadFileRequest {
+        data: Some(pb::upload_file_request::Data::Chunk(bytes.into())),
+    }
+}
+
+fn metadata_message(metadata: pb::UploadFileMetadata) -> pb::UploadFileRequest {
+    pb::UploadFileRequest {
+        data: Some(pb::upload_file_request::Data::Metadata(metadata)),
+    }
+}
+
+/// Splits answers into stored files and refusals, checking that every
+/// refusal is the quota's.
+fn stored_or_over_quota(answers: Vec<UploadAnswer>) -> Vec<pb::File> {
+    let mut stored = Vec::new();
+    for answer in answers {
+        match answer {
+            Ok(response) => stored.push(response.into_inner().file.unwrap()),
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert_eq!(reason(&status), ErrorReason::QuotaExceeded);
+            }
+        }
+    }
+    stored
+}
+
+#[tokio::test]
+async fn concurrent_uploads_of_declared_size_share_one_quota() {
+    // Room for one 3 MiB file: before uploads reserved their bytes, all
+    // eight read "nothing used" at their start and were all stored.
+    let h = with_quota(4 * MIB).await;
+    let ada = h.user(1, "ada");
+    let data = content(3 * MIB, 11);
+    let uploads = (0..8).map(|n| {
+        let (tx, call) = open_upload(h.channel.clone(), &ada);
+        let data = data.clone();
+        tokio::spawn(async move {
+            let metadata = pb::UploadFileMetadata {
+                expected_size_bytes: Some(data.len() as i64),
+                ..named(&format!("part-{n}.vcf"))
+            };
+            let mut messages = vec![metadata_message(metadata)];
+            messages.extend(split(&data, &[256 * 1024]).into_iter().map(chunk_message));
+            for message in messages {
+                // A refused upload is answered before its last chunk.
+                if tx.send(message).await.is_err() {
+                    break;
+                }
+            }
+            drop(tx);
+            call.await.unwrap()
+        })
+    });
+    let answers = futures::future::join_all(uploads)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let stored = stored_or_over_quota(answers);
+    assert_eq!(stored.len(), 1, "exactly the upload that fits is stored");
+    h.uploads_settled().await;
+    let listed = h.list(&ada).await;
+    assert_eq!(listed.files.len(), 1);
+    assert_eq!(listed.used_bytes, 3 * MIB as i64);
+    let usage = h.files.store().usage(1).await.unwrap();
+    assert_eq!(usage.used_bytes, 3 * MIB as i64);
+    assert_eq!(usage.reserved_bytes, 0, "refused uploads hold nothing");
+    assert_eq!(h.stored_objects().len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_uploads_of_unknown_size_reserve_as_bytes_arrive() {
+    let h = with_quota(4 * MIB).await;
+    let ada = h.user(1, "ada");
+    let first = 256 * 1024;
+    let data = content(3 * MIB, 12);
+    let mut senders = Vec::new();
+    let mut calls = Vec::new();
+    for n in 0..8 {
+        let (tx, call) = open_upload(h.channel.clone(), &ada);
+        tx.send(metadata_message(named(&format!("part-{n}.vcf"))))
+            .await
+            .unwrap();
+        tx.send(chunk_message(data[..first].to_vec()))
+            .await
+            .unwrap();
+        senders.push(tx);
+        calls.push(call);
+    }
+    // All eight are under way at once, each holding its first bytes.
+    h.files
+        .upload_activity()
+        .wait_for(|a| a.active == 8 && a.received_bytes >= 8 * first as u64)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.files.store().usage(1).await.unwrap().reserved_bytes,
+        8 * first as i64
+    );
+    let rest = split(&data[first..], &[256 * 1024]);
+    let finishing = senders.into_iter().zip(calls).map(|(tx, call)| {
+        let rest = rest.clone();
+        tokio::spawn(async move {
+            for chunk in rest {
+                if tx.send(chunk_message(chunk)).await.is_err() {
+                    break;
+                }
+            }
+            drop(tx);
+            call.await.unwrap()
+        })
+    });
+    let answers = futures::future::join_all(finishing)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let stored = stored_or_over_quota(answers);
+    assert!(stored.len() <= 1, "{} stored of 3 MiB each", stored.len());
+    h.uploads_settled().await;
+    let used = (stored.len() * 3 * MIB) as i64;
+    assert_eq!(h.list(&ada).await.used_bytes, used);
+    let usage = h.files.store().usage(1).await.unwrap();
+    assert_eq!((usage.used_bytes, usage.reserved_bytes), (used, 0));
+    // What the refused uploads held is free again.
+    let room = 4 * MIB - stored.len() * 3 * MIB;
+    h.upload(&ada, named("fits.vcf"), split(&content(room, 13), &[MIB]))
+        .await
+        .unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_that_break_off_give_their_bytes_back() {
+    let h = with_quota(4 * MIB).await;
+    let ada = h.user(1, "ada");
+    let held = 3 * MIB;
+    // One upload on a connection that is cut, one whose client drops the call.
+    let (severable, connection) = h.severable_channel().await;
+    let (cut_tx, cut_call) = open_upload(severable, &ada);
+    let (dropped_tx, dropped_call) = open_upload(h.channel.clone(), &ada);
+    for (tx, n) in [(&cut_tx, 1), (&dropped_tx, 2)] {
+        tx.send(metadata_message(named(&format!("half-{n}.vcf"))))
+            .await
+            .unwrap();
+        let size = if n == 1 { held } else { MIB / 2 };
+        for chunk in split(&content(size, n), &[MIB]) {
+            tx.send(chunk_message(chunk)).await.unwrap();
+        }
+    }
+    let all = (held + MIB / 2) as u64;
+    h.files
+        .upload_activity()
+        .wait_for(|a| a.active == 2 && a.received_bytes >= all)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.files.store().usage(1).await.unwrap().reserved_bytes,
+        all as i64
+    );
+    // Meanwhile their bytes are taken: 1 MiB more does not fit.
+    let over = h
+        .upload(&ada, named("more.vcf"), vec![content(MIB, 3)])
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&over), ErrorReason::QuotaExceeded);
+
+    connection.shutdown(std::net::Shutdown::Both).unwrap();
+    dropped_call.abort();
+    h.uploads_settled().await;
+    assert!(cut_call.await.unwrap().is_err());
+    let usage = h.files.store().usage(1).await.unwrap();
+    assert_eq!((usage.used_bytes, usage.reserved_bytes), (0, 0));
+    // The whole quota is free again.
+    h.upload(
+        &ada,
+        named("whole.vcf"),
+        split(&content(4 * MIB, 4), &[MIB]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.list(&ada).await.used_bytes, 4 * MIB as i64);
+    drop((cut_tx, dropped_tx));
+    h.stop().await;
+}
