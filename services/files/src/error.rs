@@ -66,6 +66,10 @@ impl From<StoreError> for FilesError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict => FilesError::Internal(anyhow::anyhow!("file id collision")),
+            StoreError::KeyTaken(file) => FilesError::Internal(anyhow::anyhow!(
+                "upload key already taken by file {}",
+                file.id
+            )),
             StoreError::Database(e) => FilesError::Internal(e.into()),
         }
     }

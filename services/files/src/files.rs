@@ -212,6 +212,44 @@ impl Files {
         Ok(())
     }
 
+    /// Deletes every output file of the owner's job, content and metadata;
+    /// returns how many. Deleting again finds none.
+    pub async fn delete_job_outputs(
+        &self,
+        owner_user_id: i64,
+        job_id: &str,
+    ) -> Result<usize, FilesError> {
+        let mut v = Violations::new();
+        v.text("job_id", job_id, MAX_JOB_ID_CHARS);
+        v.id("owner_user_id", owner_user_id);
+        check(v)?;
+        let query = FileQuery {
+            owner_user_id,
+            kind: Some(FileKind::Output),
+            job_id: Some(job_id.trim().to_string()),
+            before_id: None,
+            limit: 100,
+        };
+        let mut deleted = 0;
+        loop {
+            let (batch, _) = self.store.list_files(&query).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for file in batch {
+                if self.store.delete_file(&file.id).await? {
+                    deleted += 1;
+                }
+                if let Err(e) = self.objects.delete(&file.object_key).await {
+                    tracing::warn!(file_id = %file.id, object_key = %file.object_key, error = %e,
+                        "the file is deleted but its content could not be removed");
+                }
+            }
+        }
+        tracing::info!(owner_user_id, job_id, deleted, "job outputs deleted");
+        Ok(deleted)
+    }
+
     /// Links the owner's file to a job (idempotent); the first job becomes
     /// the file's `job_id`.
     pub async fn link_to_job(

@@ -49,6 +49,8 @@ pub struct FileRecord {
     pub expires_at: Option<i64>,
     /// When retention deleted the content.
     pub content_deleted_at: Option<i64>,
+    /// The uploader's idempotency key, unique within the job; empty if none.
+    pub upload_key: String,
 }
 
 impl FileRecord {
@@ -107,6 +109,9 @@ pub struct Usage {
 pub enum StoreError {
     #[error("a file with this id already exists")]
     Conflict,
+    /// The job already has a file with the upload key: that file.
+    #[error("the job already has a file with this upload key")]
+    KeyTaken(Box<FileRecord>),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -117,8 +122,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     /// Records a file whose content is complete; a non-empty `job_id` is also
     /// recorded as the file's first job link. Its bytes count as used, and
-    /// the reservation of the upload with the file's id (if any) ends.
+    /// the reservation of the upload with the file's id (if any) ends. A
+    /// file whose job already has one with its non-empty `upload_key` is not
+    /// recorded ([`StoreError::KeyTaken`] with the one recorded).
     async fn insert_file(&self, file: &FileRecord) -> StoreResult<()>;
+    /// The file of `job_id` with the non-empty `upload_key`, if any.
+    async fn file_by_key(&self, job_id: &str, upload_key: &str) -> StoreResult<Option<FileRecord>>;
     /// Sets an upload's reservation to `total_bytes` while the owner's
     /// stored and reserved bytes stay within the quota, atomically against
     /// every other reservation of the owner; first gives back the owner's

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{FilesError, IntegrityMismatch, check};
 use crate::files::{Files, MAX_JOB_ID_CHARS, UploadActivity};
 use crate::objects::ChunkStream;
-use crate::store::{FileKind, FileRecord, Reservation, Reserved};
+use crate::store::{FileKind, FileRecord, Reservation, Reserved, StoreError};
 
 /// Largest accepted chunk of an upload stream.
 pub const MAX_CHUNK_BYTES: usize = 3 * 1024 * 1024;
@@ -25,9 +25,19 @@ pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 /// Who uploads: a user (limits and quota apply) or a job of the platform.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Uploader {
-    User { user_id: i64 },
-    Job { owner_user_id: i64, job_id: String },
+    User {
+        user_id: i64,
+    },
+    Job {
+        owner_user_id: i64,
+        job_id: String,
+        /// The caller's key of this upload within the job; empty if none.
+        idempotency_key: String,
+    },
 }
+
+/// Longest idempotency key, in characters.
+pub const MAX_KEY_CHARS: usize = 255;
 
 /// The metadata that opens an upload, as the client sent it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +57,8 @@ pub struct UploadRequest {
 struct Upload {
     owner_user_id: i64,
     job_id: String,
+    /// Empty if none.
+    upload_key: String,
     /// Whether the hub's upload limit and the owner's quota apply.
     limited: bool,
     name: String,
@@ -73,20 +85,37 @@ fn validate(request: UploadRequest) -> Result<Upload, FilesError> {
         expires_at,
     } = request;
     let mut v = Violations::new();
-    let (owner_user_id, job_id, limited) = match uploader {
+    let (owner_user_id, job_id, upload_key, limited) = match uploader {
         Uploader::User { user_id } => {
             if kind != FileKind::Input {
                 v.add("metadata.kind", "users may only upload inputs");
             }
-            (user_id, String::new(), true)
+            (user_id, String::new(), String::new(), true)
         }
         Uploader::Job {
             owner_user_id,
             job_id,
+            idempotency_key,
         } => {
             v.id("metadata.owner_user_id", owner_user_id);
             v.text("metadata.job_id", &job_id, MAX_JOB_ID_CHARS);
-            (owner_user_id, job_id.trim().to_string(), false)
+            if idempotency_key.chars().count() > MAX_KEY_CHARS {
+                v.add(
+                    "metadata.idempotency_key",
+                    format!("must be at most {MAX_KEY_CHARS} characters"),
+                );
+            } else if idempotency_key.chars().any(char::is_control) {
+                v.add(
+                    "metadata.idempotency_key",
+                    "must not contain control characters",
+                );
+            }
+            (
+                owner_user_id,
+                job_id.trim().to_string(),
+                idempotency_key,
+                false,
+            )
         }
     };
     let name = base_name(&name).to_string();
@@ -145,6 +174,7 @@ fn validate(request: UploadRequest) -> Result<Upload, FilesError> {
     Ok(Upload {
         owner_user_id,
         job_id,
+        upload_key,
         limited,
         name,
         kind,
@@ -195,6 +225,17 @@ impl Files {
 
     async fn receive(&self, upload: Upload, chunks: ChunkStream) -> Result<FileRecord, FilesError> {
         let active = Active::start(&self.activity);
+        if let Some(stored) = self
+            .store
+            .file_by_key(&upload.job_id, &upload.upload_key)
+            .await?
+        {
+            // A retry of an upload that was stored: its answer was lost, or
+            // the caller died before recording it.
+            tracing::info!(file_id = %stored.id, job_id = %upload.job_id,
+                upload_key = %upload.upload_key, "upload already stored under its key");
+            return Ok(stored);
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let mut quota = QuotaHold::new(self, &upload, &id);
         let outcome = self
@@ -295,12 +336,17 @@ impl Files {
             created_at: self.clock.now_millis(),
             expires_at: upload.expires_at,
             content_deleted_at: None,
+            upload_key: upload.upload_key.clone(),
         };
         // Recording the file turns its reservation into used bytes.
         if let Err(e) = self.store.insert_file(&record).await {
             if let Err(cleanup) = self.objects.delete(&record.object_key).await {
                 tracing::warn!(object_key = %record.object_key, error = %cleanup,
                     "could not remove the content of an unrecorded upload");
+            }
+            if let StoreError::KeyTaken(stored) = e {
+                // The same upload, retried while this one ran, won.
+                return Ok(*stored);
             }
             return Err(e.into());
         }
@@ -482,15 +528,17 @@ mod tests {
             uploader: Uploader::Job {
                 owner_user_id: 0,
                 job_id: " ".into(),
+                idempotency_key: "\n".into(),
             },
             kind: FileKind::Output,
             ..request("x")
         });
-        assert!(matches!(bad, Err(FilesError::Validation(v)) if v.len() == 2));
+        assert!(matches!(bad, Err(FilesError::Validation(v)) if v.len() == 3));
         let ok = validate(UploadRequest {
             uploader: Uploader::Job {
                 owner_user_id: 3,
                 job_id: "job-1".into(),
+                idempotency_key: "chr_20.zip/chr20.dose.vcf.gz".into(),
             },
             kind: FileKind::Output,
             ..request("x")
@@ -498,5 +546,6 @@ mod tests {
         .unwrap();
         assert!(!ok.limited);
         assert_eq!(ok.job_id, "job-1");
+        assert_eq!(ok.upload_key, "chr_20.zip/chr20.dose.vcf.gz");
     }
 }

@@ -316,6 +316,7 @@ impl Mesh {
                     expected_size_bytes: Some(size as i64),
                     expected_sha256: String::new(),
                     expires_at: None,
+                    idempotency_key: String::new(),
                 },
             )),
         };

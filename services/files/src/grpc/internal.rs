@@ -65,6 +65,7 @@ impl FileInternalService for FilesApi {
             expected_size_bytes,
             expected_sha256,
             expires_at,
+            idempotency_key,
         } = metadata;
         let kind = kind_from_wire("metadata.kind", kind)?
             .ok_or_else(|| invalid("metadata.kind", "is required (input or output)"))?;
@@ -75,6 +76,7 @@ impl FileInternalService for FilesApi {
                     uploader: Uploader::Job {
                         owner_user_id,
                         job_id,
+                        idempotency_key,
                     },
                     name,
                     kind,
@@ -137,6 +139,24 @@ impl FileInternalService for FilesApi {
         let file = self.files.link_to_job(&id, &job_id, owner_user_id).await?;
         Ok(Response::new(pb::LinkFileToJobResponse {
             file: Some(file_to_wire(file)),
+        }))
+    }
+
+    async fn delete_job_outputs(
+        &self,
+        request: Request<pb::DeleteJobOutputsRequest>,
+    ) -> Result<Response<pb::DeleteJobOutputsResponse>, Status> {
+        require_jobs(&request)?;
+        let pb::DeleteJobOutputsRequest {
+            owner_user_id,
+            job_id,
+        } = request.into_inner();
+        let deleted = self
+            .files
+            .delete_job_outputs(owner_user_id, &job_id)
+            .await?;
+        Ok(Response::new(pb::DeleteJobOutputsResponse {
+            deleted_count: i32::try_from(deleted).unwrap_or(i32::MAX),
         }))
     }
 

@@ -58,6 +58,7 @@ pub fn file_to_wire(file: FileRecord) -> pb::File {
         created_at,
         expires_at,
         content_deleted_at: _,
+        upload_key: _,
     } = file;
     pb::File {
         id,

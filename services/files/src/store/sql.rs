@@ -18,7 +18,7 @@ impl SqlStore {
 }
 
 const FILE_COLUMNS: &str = "id, owner_user_id, job_id, kind, name, content_type, size_bytes, \
-     sha256, object_key, created_at, expires_at, content_deleted_at";
+     sha256, object_key, created_at, expires_at, content_deleted_at, upload_key";
 
 fn file_from_row(row: &AnyRow) -> Result<FileRecord, sqlx::Error> {
     let kind: String = row.try_get("kind")?;
@@ -36,6 +36,7 @@ fn file_from_row(row: &AnyRow) -> Result<FileRecord, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         content_deleted_at: row.try_get("content_deleted_at")?,
+        upload_key: row.try_get("upload_key")?,
     })
 }
 
@@ -110,9 +111,25 @@ impl Store for SqlStore {
         if reserved > 0 {
             add_usage(&mut tx, file.owner_user_id, 0, -reserved).await?;
         }
+        if !file.upload_key.is_empty() {
+            // Read after the owner's lock: a concurrent upload with the same
+            // key of the same job (and owner) has committed or not started.
+            let existing = sqlx::query(&format!(
+                "SELECT {FILE_COLUMNS} FROM files WHERE job_id = $1 AND upload_key = $2"
+            ))
+            .bind(&file.job_id)
+            .bind(&file.upload_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                let existing = file_from_row(&row)?;
+                tx.rollback().await?;
+                return Err(StoreError::KeyTaken(Box::new(existing)));
+            }
+        }
         sqlx::query(&format!(
             "INSERT INTO files ({FILE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(&file.id)
         .bind(file.owner_user_id)
@@ -126,6 +143,7 @@ impl Store for SqlStore {
         .bind(file.created_at)
         .bind(file.expires_at)
         .bind(file.content_deleted_at)
+        .bind(&file.upload_key)
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -145,6 +163,20 @@ impl Store for SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn file_by_key(&self, job_id: &str, upload_key: &str) -> StoreResult<Option<FileRecord>> {
+        if upload_key.is_empty() {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE job_id = $1 AND upload_key = $2"
+        ))
+        .bind(job_id)
+        .bind(upload_key)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(row.as_ref().map(file_from_row).transpose()?)
     }
 
     async fn file(&self, id: &str) -> StoreResult<Option<FileRecord>> {

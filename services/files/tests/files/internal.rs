@@ -446,3 +446,122 @@ async fn expired_results_are_refused_then_swept() {
 }
 
 const PART_PLUS: usize = fip_files::objects::PART_SIZE + 1;
+
+#[tokio::test]
+async fn a_job_upload_retried_under_its_key_finds_the_stored_file() {
+    let h = Harness::start().await;
+    let jobs = h.service(ServiceName::Jobs);
+    let ada = h.user(1, "ada");
+    let keyed = |job: &str, key: &str| pb::JobFileMetadata {
+        idempotency_key: key.into(),
+        ..job_file(1, job, "chr20.dose.vcf.gz")
+    };
+    let data = content(MIB + 3, 9);
+    let first = upload_job_file(&h, &jobs, keyed("job-1", "chr_20.zip/chr20.dose"), &data)
+        .await
+        .unwrap();
+    // The jobs service retries (its answer was lost, or it died before
+    // recording the file): the same file comes back, nothing is stored twice.
+    for _ in 0..2 {
+        let again = upload_job_file(&h, &jobs, keyed("job-1", "chr_20.zip/chr20.dose"), &data)
+            .await
+            .unwrap();
+        assert_eq!(again, first);
+    }
+    // Another key, or the same key of another job, is another file.
+    let other_key = upload_job_file(&h, &jobs, keyed("job-1", "chr_21.zip/chr21.dose"), &data)
+        .await
+        .unwrap();
+    let other_job = upload_job_file(&h, &jobs, keyed("job-2", "chr_20.zip/chr20.dose"), &data)
+        .await
+        .unwrap();
+    // Without a key every upload is stored.
+    let plain = upload_job_file(&h, &jobs, job_file(1, "job-1", "log.txt"), b"a")
+        .await
+        .unwrap();
+    let plain_again = upload_job_file(&h, &jobs, job_file(1, "job-1", "log.txt"), b"a")
+        .await
+        .unwrap();
+    assert_ne!(plain.id, plain_again.id);
+    let mut ids: Vec<String> = h.list(&ada).await.files.into_iter().map(|f| f.id).collect();
+    ids.sort();
+    let mut expected = vec![
+        first.id,
+        other_key.id,
+        other_job.id,
+        plain.id,
+        plain_again.id,
+    ];
+    expected.sort();
+    assert_eq!(ids, expected);
+    h.uploads_settled().await;
+    assert_eq!(
+        h.stored_objects().len(),
+        5,
+        "no copy left in the object store"
+    );
+
+    let too_long = upload_job_file(&h, &jobs, keyed("job-1", &"k".repeat(256)), b"x")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        details(&too_long).violations[0].0,
+        "metadata.idempotency_key"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_jobs_outputs_are_deleted_together() {
+    let h = Harness::with_settings(Settings {
+        quota_bytes: 10 * MIB as i64,
+        ..default_settings()
+    })
+    .await;
+    let jobs = h.service(ServiceName::Jobs);
+    let ada = h.user(1, "ada");
+    let input = h
+        .upload(&ada, named("in.vcf"), vec![content(100, 1)])
+        .await
+        .unwrap();
+    for name in ["a.zip", "b.zip"] {
+        upload_job_file(&h, &jobs, job_file(1, "job-1", name), &content(MIB, 2))
+            .await
+            .unwrap();
+    }
+    let kept = upload_job_file(&h, &jobs, job_file(1, "job-2", "c.zip"), &content(MIB, 3))
+        .await
+        .unwrap();
+    let delete = |job: &str, token: &str| {
+        let mut client = h.internal();
+        let request = with_token(
+            pb::DeleteJobOutputsRequest {
+                owner_user_id: 1,
+                job_id: job.into(),
+            },
+            token,
+        );
+        async move { client.delete_job_outputs(request).await }
+    };
+    let refused = delete("job-1", &ada).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let deleted = delete("job-1", &jobs).await.unwrap().into_inner();
+    assert_eq!(deleted.deleted_count, 2);
+    assert_eq!(
+        delete("job-1", &jobs)
+            .await
+            .unwrap()
+            .into_inner()
+            .deleted_count,
+        0
+    );
+    let listed = h.list(&ada).await;
+    let mut left: Vec<String> = listed.files.into_iter().map(|f| f.id).collect();
+    left.sort();
+    let mut expected = vec![input.id, kept.id];
+    expected.sort();
+    assert_eq!(left, expected, "the input and other jobs' outputs stay");
+    assert_eq!(listed.used_bytes, 100 + MIB as i64);
+    assert_eq!(h.stored_objects().len(), 2);
+    h.stop().await;
+}

@@ -27,6 +27,7 @@ fn record(n: u8, owner_user_id: i64) -> FileRecord {
         created_at: 1_700_000_000_000 + i64::from(n),
         expires_at: None,
         content_deleted_at: None,
+        upload_key: String::new(),
     }
 }
 
@@ -357,5 +358,48 @@ async fn concurrent_reservations_never_pass_the_quota_together() {
         .count();
     assert_eq!(granted, 1);
     assert_eq!(s.usage(1).await.unwrap().reserved_bytes, 900);
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_upload_key_names_one_file_per_job() {
+    let (db, s) = store().await;
+    let keyed = |n: u8, job: &str, key: &str| FileRecord {
+        job_id: job.into(),
+        kind: FileKind::Output,
+        upload_key: key.into(),
+        ..record(n, 1)
+    };
+    let first = keyed(1, "job-1", "chr_20.zip/chr20.dose.vcf.gz");
+    s.insert_file(&first).await.unwrap();
+    assert_eq!(
+        s.file_by_key("job-1", "chr_20.zip/chr20.dose.vcf.gz")
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        s.file_by_key("job-2", "chr_20.zip/chr20.dose.vcf.gz")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.file_by_key("job-1", "").await.unwrap(), None);
+    // A second file under the key is not recorded, and its bytes not counted.
+    match s
+        .insert_file(&keyed(2, "job-1", "chr_20.zip/chr20.dose.vcf.gz"))
+        .await
+    {
+        Err(StoreError::KeyTaken(existing)) => assert_eq!(*existing, first),
+        other => panic!("expected the key to be taken, got {other:?}"),
+    }
+    assert_eq!(s.usage(1).await.unwrap().used_bytes, 100);
+    // The same key in another job, and files without keys, are recorded.
+    s.insert_file(&keyed(3, "job-2", "chr_20.zip/chr20.dose.vcf.gz"))
+        .await
+        .unwrap();
+    s.insert_file(&keyed(4, "job-1", "")).await.unwrap();
+    s.insert_file(&keyed(5, "job-1", "")).await.unwrap();
+    assert_eq!(s.list_files(&query(1)).await.unwrap().1, 4);
     db.cleanup().await.unwrap();
 }
