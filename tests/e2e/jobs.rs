@@ -707,3 +707,181 @@ async fn drop_key(url: &str, key: &str) {
         String::from_utf8_lossy(&reply[..n])
     );
 }
+
+/// The job's results as listed, and the output files the files service
+/// holds for it (as their owner lists them).
+async fn results_and_rows(
+    world: &World,
+    who: &Researcher,
+    job_id: &str,
+) -> (
+    jobs::ListJobResultsResponse,
+    Vec<fip_proto::files::v1::File>,
+) {
+    use fip_proto::files::v1 as files;
+    let results = JobServiceClient::new(world.channel())
+        .list_job_results(with_token(
+            jobs::ListJobResultsRequest {
+                job_id: job_id.into(),
+            },
+            &who.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let rows = files::file_service_client::FileServiceClient::new(world.channel())
+        .list_files(with_token(
+            files::ListFilesRequest {
+                page_size: 500,
+                kind: files::FileKind::Output as i32,
+                job_id: job_id.into(),
+                ..Default::default()
+            },
+            &who.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .files;
+    (results, rows)
+}
+
+/// Every listed result is one row of the files service, and no row is
+/// left over: each result stored once.
+fn assert_one_row_per_result(
+    results: &jobs::ListJobResultsResponse,
+    rows: &[fip_proto::files::v1::File],
+) {
+    let mut listed: Vec<&str> = results.files.iter().map(|f| f.file_id.as_str()).collect();
+    listed.sort();
+    let mut stored: Vec<&str> = rows.iter().map(|f| f.id.as_str()).collect();
+    stored.sort();
+    assert_eq!(listed, stored, "one file row per result, none left over");
+}
+
+/// How many answers of each status every result download got.
+fn downloads(server: &Emulator) -> std::collections::BTreeMap<String, Vec<Option<u16>>> {
+    let mut by_uri = std::collections::BTreeMap::<String, Vec<Option<u16>>>::new();
+    for request in server.requests() {
+        if request.uri.starts_with("/share/results") {
+            by_uri.entry(request.uri).or_default().push(request.status);
+        }
+    }
+    by_uri
+}
+
+#[tokio::test]
+async fn a_restart_mid_fetch_resumes_and_stores_each_result_once() {
+    let mut world = World::start().await;
+    let kim = world.researcher("kim", true).await;
+    // The first download is answered, the second hangs: the worker is
+    // stopped with one output recorded and the next under way.
+    world
+        .server
+        .inject(cloudgene::Fault::every(2, cloudgene::Effect::Hang).on_path("/share/results"));
+    let file = world.upload(&kim, &study()).await;
+    let job = world.submit(&kim, world.submission(&file)).await.unwrap();
+    let fetching = support::watch_job_until(
+        world.channel(),
+        &kim.token,
+        &job.id,
+        Duration::from_secs(60),
+        "fetch its first result",
+        |j| j.progress_percentage > 90,
+    )
+    .await;
+    assert_eq!(fetching.status, jobs::JobStatus::Running as i32);
+    let (partial, _) = results_and_rows(&world, &kim, &job.id).await;
+    assert!(!partial.complete, "listed as incomplete while fetching");
+    assert!(!partial.files.is_empty());
+    world.platform = world.platform.restart().await;
+    world.server.clear_faults();
+
+    let done = world.finish(&kim, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
+    let (results, rows) = results_and_rows(&world, &kim, &job.id).await;
+    assert!(results.complete);
+    assert!(results.files.len() >= 4, "{results:?}");
+    assert_one_row_per_result(&results, &rows);
+    // Resumed where it stopped: no output was downloaded twice.
+    for (uri, answers) in downloads(&world.server) {
+        let answered = answers.iter().filter(|s| **s == Some(200)).count();
+        assert_eq!(answered, 1, "{uri}: {answers:?}");
+    }
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_flaky_result_server_ends_with_every_result_stored_once() {
+    let world = World::start().await;
+    let lea = world.researcher("lea", true).await;
+    // Every other download fails. Starting over after each failure never
+    // got past the second output; resuming gets through.
+    world.server.inject(
+        cloudgene::Fault::every(2, cloudgene::Effect::Status(503)).on_path("/share/results"),
+    );
+    let file = world.upload(&lea, &study()).await;
+    let job = world.submit(&lea, world.submission(&file)).await.unwrap();
+    let done = world.finish(&lea, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
+    let (results, rows) = results_and_rows(&world, &lea, &job.id).await;
+    assert!(results.complete);
+    assert_one_row_per_result(&results, &rows);
+    let downloads = downloads(&world.server);
+    assert!(downloads.len() >= 2, "{downloads:?}");
+    for (uri, answers) in downloads {
+        let answered = answers.iter().filter(|s| **s == Some(200)).count();
+        assert_eq!(answered, 1, "{uri}: {answers:?}");
+    }
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_result_server_that_keeps_failing_fails_the_job_and_keeps_no_part() {
+    let world = World::start().await;
+    let max = world.researcher("max", true).await;
+    world
+        .server
+        .inject(cloudgene::Fault::every(2, cloudgene::Effect::Hang).on_path("/share/results"));
+    let file = world.upload(&max, &study()).await;
+    let job = world.submit(&max, world.submission(&file)).await.unwrap();
+    // One output is stored; from then on every download fails.
+    support::watch_job_until(
+        world.channel(),
+        &max.token,
+        &job.id,
+        Duration::from_secs(60),
+        "fetch its first result",
+        |j| j.progress_percentage > 90,
+    )
+    .await;
+    let (partial, rows) = results_and_rows(&world, &max, &job.id).await;
+    assert!(!partial.files.is_empty() && !rows.is_empty());
+    let before = world.server.requests().len();
+    world.server.clear_faults();
+    world.server.inject(
+        cloudgene::Fault::next(u32::MAX, cloudgene::Effect::Status(503)).on_path("/share/results"),
+    );
+
+    let done = world.finish(&max, &job.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Failed as i32, "{done:?}");
+    assert_eq!(done.error_reason, ErrorReason::UpstreamFailed as i32);
+    assert_eq!(done.error_action, jobs::JobErrorAction::RetryLater as i32);
+    assert!(
+        done.error_message.contains("could not be fetched")
+            && done.error_message.contains("times in a row"),
+        "{}",
+        done.error_message
+    );
+    // A bounded number of attempts: the one that hung, then the budget.
+    let attempts = world.server.requests()[before..]
+        .iter()
+        .filter(|r| r.uri.starts_with("/share/results"))
+        .count();
+    assert!((1..=6).contains(&attempts), "{attempts} attempts");
+    // What had been stored of the results is gone with them.
+    let (results, rows) = results_and_rows(&world, &max, &job.id).await;
+    assert!(results.files.is_empty() && !results.complete, "{results:?}");
+    assert!(rows.is_empty(), "{rows:?}");
+    world.stop().await;
+}

@@ -402,6 +402,7 @@ impl JobService for JobApi {
             files: files.into_iter().map(result_to_wire).collect(),
             qc_summary: qc_to_wire(qc),
             expires_at: job.results_expire_at.map(fip_kit::db::timestamp),
+            complete: job.status == JobStatus::Completed,
         }))
     }
 

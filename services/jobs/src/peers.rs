@@ -78,6 +78,17 @@ fn missing(name: ServiceName) -> Status {
     Status::unavailable(format!("the {name} service is not configured"))
 }
 
+/// A local file to store for a job.
+pub struct JobFile<'a> {
+    pub name: &'a str,
+    pub content_type: &'a str,
+    pub kind: files::FileKind,
+    pub path: &'a Path,
+    /// Unique within the job: what the file is (e.g. the remote output and
+    /// the entry it came from), so that storing it again finds it.
+    pub idempotency_key: &'a str,
+}
+
 impl Mesh {
     pub fn new(peers: Peers, identity: Arc<ServiceIdentity>) -> Self {
         Self { peers, identity }
@@ -288,17 +299,35 @@ impl Mesh {
         Ok(written)
     }
 
+    /// Deletes every output file of `job_id`; returns how many.
+    pub async fn delete_job_outputs(&self, owner: i64, job_id: &str) -> Result<i32, Status> {
+        Ok(self
+            .files()?
+            .delete_job_outputs(files::DeleteJobOutputsRequest {
+                owner_user_id: owner,
+                job_id: job_id.to_string(),
+            })
+            .await?
+            .into_inner()
+            .deleted_count)
+    }
+
     /// Stores a local file of `job_id` (a result, or an input prepared for
-    /// the server) for `owner`.
+    /// the server) for `owner`. With the same non-empty key again, the file
+    /// stored the first time comes back and nothing is stored twice.
     pub async fn store_job_file(
         &self,
         owner: i64,
         job_id: &str,
-        name: &str,
-        content_type: &str,
-        kind: files::FileKind,
-        path: &Path,
+        file: JobFile<'_>,
     ) -> Result<files::File, Status> {
+        let JobFile {
+            name,
+            content_type,
+            kind,
+            path,
+            idempotency_key,
+        } = file;
         const CHUNK: usize = 256 * 1024;
         let size = tokio::fs::metadata(path)
             .await
@@ -316,7 +345,7 @@ impl Mesh {
                     expected_size_bytes: Some(size as i64),
                     expected_sha256: String::new(),
                     expires_at: None,
-                    idempotency_key: String::new(),
+                    idempotency_key: idempotency_key.to_string(),
                 },
             )),
         };

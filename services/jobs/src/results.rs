@@ -12,7 +12,7 @@ use fip_proto::jobs::v1 as pb;
 use prost::Message;
 
 use crate::model::{ChromosomeQc, Job, LogType, ResultFile};
-use crate::peers::Mesh;
+use crate::peers::{JobFile, Mesh};
 use crate::service::Jobs;
 
 const INPUT: &str = "input.vcf";
@@ -291,20 +291,39 @@ fn chromosome_of(name: &str) -> String {
     String::new()
 }
 
-async fn store_file(jobs: &Jobs, job: &Job, name: &str, path: &Path) -> anyhow::Result<()> {
+/// Stores one result file under `key` (what it is: its remote output, and
+/// the archive entry it came from), so that storing it again — a retry, or
+/// a worker resuming after a crash between storing and recording — finds
+/// the file stored before; then records it.
+async fn store_file(
+    jobs: &Jobs,
+    job: &Job,
+    key: &str,
+    name: &str,
+    path: &Path,
+) -> Result<(), OutputError> {
     let (kind, content_type) = kind_of(name);
     let file = jobs
         .mesh
         .store_job_file(
             job.user_id,
             &job.id,
-            name,
-            content_type,
-            fip_proto::files::v1::FileKind::Output,
-            path,
+            JobFile {
+                name,
+                content_type,
+                kind: fip_proto::files::v1::FileKind::Output,
+                path,
+                idempotency_key: key,
+            },
         )
         .await
-        .map_err(|s| anyhow::anyhow!("storing {name}: {}", s.message()))?;
+        .map_err(|s| OutputError::Storing {
+            message: format!("storing {name}: {}", s.message()),
+            transient: matches!(
+                s.code(),
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted
+            ),
+        })?;
     jobs.store
         .put_result(
             &job.id,
@@ -319,23 +338,51 @@ async fn store_file(jobs: &Jobs, job: &Job, name: &str, path: &Path) -> anyhow::
                 created_at: now_millis(),
             },
         )
-        .await?;
+        .await
+        .map_err(|e| OutputError::Other(e.into()))?;
     Ok(())
 }
 
-/// Stores one downloaded output. A per-chromosome archive is opened with the
-/// job's password, its files stored one by one and its info file summarised.
+/// Why an output could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The files service refused or could not be reached.
+    #[error("{message}")]
+    Storing { message: String, transient: bool },
+    /// The output itself is unusable (an archive that does not open, an
+    /// info file that does not parse), or the job's own store failed.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl OutputError {
+    /// Worth trying again (the files service briefly unreachable).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            OutputError::Storing {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
+/// Stores one downloaded output, the remote file `name`. A per-chromosome
+/// archive is opened with the job's password, its files stored one by one
+/// and its info file summarised. Storing the same output again stores
+/// nothing twice.
 pub async fn store_output(
     jobs: &Jobs,
     job: &Job,
     name: &str,
     path: &Path,
     password: Option<&str>,
-) -> anyhow::Result<()> {
+) -> Result<(), OutputError> {
     if !name.to_lowercase().ends_with(".zip") {
         // A file as the server gave it (WES outputs): an info file of
         // per-variant R²/DR² is summarised as an archive's would be.
-        store_file(jobs, job, name, path).await?;
+        store_file(jobs, job, &format!("output/{name}"), name, path).await?;
         if kind_of(name).0 == "variant_info" {
             summarise_info(jobs, job, path).await?;
         }
@@ -348,10 +395,12 @@ pub async fn store_output(
         let path = path.to_path_buf();
         let dir = dir.clone();
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || unzip(&path, &dir, &password)).await??
+        tokio::task::spawn_blocking(move || unzip(&path, &dir, &password))
+            .await
+            .map_err(anyhow::Error::from)??
     };
     for (entry, local) in extracted {
-        store_file(jobs, job, &entry, &local).await?;
+        store_file(jobs, job, &format!("output/{name}/{entry}"), &entry, &local).await?;
         if kind_of(&entry).0 == "variant_info" {
             summarise_info(jobs, job, &local).await?;
         }

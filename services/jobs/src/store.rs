@@ -106,6 +106,13 @@ pub trait Store: Send + Sync + 'static {
     async fn put_result(&self, job_id: &str, file: &ResultFile) -> StoreResult<()>;
     async fn put_qc(&self, job_id: &str, qc: &ChromosomeQc) -> StoreResult<()>;
     async fn results(&self, job_id: &str) -> StoreResult<(Vec<ResultFile>, Vec<ChromosomeQc>)>;
+    /// Records that every file of the remote output `output` is stored and
+    /// recorded (again: no change).
+    async fn mark_output_fetched(&self, job_id: &str, output: &str, at: i64) -> StoreResult<()>;
+    /// The remote outputs of the job recorded as fetched.
+    async fn fetched_outputs(&self, job_id: &str) -> StoreResult<Vec<String>>;
+    /// Forgets the job's result files, QC and fetched outputs.
+    async fn clear_results(&self, job_id: &str) -> StoreResult<()>;
     /// Counts of top-level jobs (and of children of multi-service jobs).
     async fn counts(&self, user_id: Option<i64>, created_after: Option<i64>)
     -> StoreResult<Counts>;

@@ -24,7 +24,7 @@ use tonic::Code;
 
 use crate::error::JobError;
 use crate::model::{ErrorAction, Job, LogEntry, LogSource, LogType, Phase, Status};
-use crate::peers::Credential;
+use crate::peers::{Credential, JobFile};
 use crate::results;
 use crate::service::Jobs;
 
@@ -118,6 +118,11 @@ struct Failure {
 /// How long a looked-up credential is reused before asking again (each
 /// lookup is audited by the user service; a refusal drops it at once).
 const CREDENTIAL_TTL: Duration = Duration::from_secs(60);
+
+/// Failures in a row while fetching results (a download, the results list,
+/// storing a file) after which the job fails; each result fetched starts
+/// the count again, so a fetch makes at most this many attempts per result.
+const MAX_FETCH_FAILURES: i64 = 6;
 
 /// Submits of one job at most, when servers lose its runs (WES
 /// `SYSTEM_ERROR`, `PREEMPTED`).
@@ -246,7 +251,13 @@ impl Worker {
             }
             // Boxed: the step's (large) state lives only while it runs, not
             // in every waiting job's task (10,000 jobs wait at once).
-            let next = match Box::pin(self.step(job)).await {
+            // A shutdown stops the step where it is, as a crash would: the
+            // next worker resumes it from what the database recorded.
+            let stepped = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                stepped = Box::pin(self.step(job)) => stepped,
+            };
+            let next = match stepped {
                 Ok(next) => next,
                 // Cancelled outright meanwhile: the next read sees it ended.
                 Err(e) if matches!(e.downcast_ref::<JobError>(), Some(JobError::Ended(_))) => {
@@ -385,6 +396,10 @@ impl Worker {
     }
 
     async fn end_failed(&self, mut job: Job, failure: Failure) -> anyhow::Result<Next> {
+        if job.phase == Phase::Fetching {
+            // Retried (the step fails) until the partial results are gone.
+            self.discard_results(&job).await?;
+        }
         job.status = Status::Failed;
         job.phase = Phase::Done;
         job.error_reason = failure.reason.to_string();
@@ -766,10 +781,13 @@ impl Worker {
                 .store_job_file(
                     job.user_id,
                     &job.id,
-                    &input.name,
-                    "application/gzip",
-                    fip_proto::files::v1::FileKind::Input,
-                    &input.path,
+                    JobFile {
+                        name: &input.name,
+                        content_type: "application/gzip",
+                        kind: fip_proto::files::v1::FileKind::Input,
+                        path: &input.path,
+                        idempotency_key: &format!("input/{}", input.name),
+                    },
                 )
                 .await
                 .map_err(|s| failed("the input could not be stored for the server", s))?;
@@ -1000,6 +1018,10 @@ impl Worker {
         }
     }
 
+    /// Downloads and stores each output the server lists, resuming after
+    /// the outputs already recorded: each is stored once (under a key the
+    /// files service knows it by again), and a failing server is retried
+    /// [`MAX_FETCH_FAILURES`] times in a row before the job fails.
     async fn fetch(&self, mut job: Job) -> anyhow::Result<Next> {
         let credential = match self.credential(&job).await {
             Ok(c) => c,
@@ -1013,7 +1035,9 @@ impl Worker {
                 return self.rejected(job, &credential, &message).await;
             }
             Err(e) if e.is_transient() => {
-                return self.transient(job, "reading the results list", &e).await;
+                return self
+                    .fetch_failed(job, "reading the results list", &e.to_string())
+                    .await;
             }
             Err(e) => return Err(e.into()),
         };
@@ -1024,7 +1048,18 @@ impl Worker {
         let dir = self.work_dir(&job).join("outputs");
         tokio::fs::create_dir_all(&dir).await?;
         let secret: Option<&Secret> = Some(&credential.secret);
+        let mut fetched: HashSet<String> = self
+            .jobs
+            .store
+            .fetched_outputs(&job.id)
+            .await?
+            .into_iter()
+            .collect();
+        let total = run.outputs.len().max(1) as i64;
         for output in &run.outputs {
+            if fetched.contains(&output.name) {
+                continue;
+            }
             let local = dir.join(results::safe_name(&output.name));
             let downloaded = {
                 let _slot = self.calls.acquire().await?;
@@ -1032,7 +1067,8 @@ impl Worker {
             };
             if let Err(e) = downloaded {
                 if e.is_transient() {
-                    return self.transient(job, "downloading the results", &e).await;
+                    let what = format!("downloading the result {}", output.name);
+                    return self.fetch_failed(job, &what, &e.to_string()).await;
                 }
                 let message = format!("the result {} could not be downloaded: {e}", output.name);
                 return self
@@ -1050,20 +1086,43 @@ impl Worker {
             let stored =
                 results::store_output(&self.jobs, &job, &output.name, &local, password.as_deref())
                     .await;
-            if let Err(e) = stored {
-                let message = format!("the result {} could not be unpacked: {e:#}", output.name);
-                return self
-                    .fail(
-                        job,
-                        Failure {
-                            reason: "INTERNAL",
-                            action: ErrorAction::ContactSupport,
-                            message,
-                            transient: false,
-                        },
-                    )
-                    .await;
+            match stored {
+                Ok(()) => {}
+                Err(e) if e.is_transient() => {
+                    let what = format!("storing the result {}", output.name);
+                    return self.fetch_failed(job, &what, &e.to_string()).await;
+                }
+                Err(e) => {
+                    let message =
+                        format!("the result {} could not be unpacked: {e:#}", output.name);
+                    return self
+                        .fail(
+                            job,
+                            Failure {
+                                reason: "INTERNAL",
+                                action: ErrorAction::ContactSupport,
+                                message,
+                                transient: false,
+                            },
+                        )
+                        .await;
+                }
             }
+            self.jobs
+                .store
+                .mark_output_fetched(&job.id, &output.name, now_millis())
+                .await?;
+            let _ = tokio::fs::remove_file(&local).await;
+            fetched.insert(output.name.clone());
+            // Progress: the budget of failures in a row starts again.
+            job.poll_failures = 0;
+            let done = run
+                .outputs
+                .iter()
+                .filter(|o| fetched.contains(&o.name))
+                .count() as i64;
+            job.progress = job.progress.max(90 + 9 * done / total);
+            self.save(&mut job, None).await?;
         }
         job.status = Status::Completed;
         job.phase = Phase::Done;
@@ -1081,6 +1140,53 @@ impl Worker {
         .await;
         self.cleanup(&job).await;
         Ok(Next::Done)
+    }
+
+    /// A step of the fetch failed in a way worth retrying: retried with
+    /// backoff, unless it failed [`MAX_FETCH_FAILURES`] times in a row (with
+    /// no result fetched in between), which fails the job.
+    async fn fetch_failed(&self, job: Job, what: &str, error: &str) -> anyhow::Result<Next> {
+        if job.poll_failures + 1 >= MAX_FETCH_FAILURES {
+            let message = format!(
+                "the results could not be fetched from {}: {what} failed {MAX_FETCH_FAILURES} \
+                 times in a row ({error}); resubmit the job later",
+                job.service_name
+            );
+            return self
+                .end_failed(
+                    job,
+                    Failure {
+                        reason: "UPSTREAM_FAILED",
+                        action: ErrorAction::RetryLater,
+                        message,
+                        transient: false,
+                    },
+                )
+                .await;
+        }
+        let error = BackendError::Unavailable {
+            status: None,
+            retry_after: None,
+            message: error.to_string(),
+        };
+        self.transient(job, what, &error).await
+    }
+
+    /// Removes what a job that ends without its results had stored of them
+    /// (files and records), so that no partial result is left counting
+    /// against the owner's storage.
+    async fn discard_results(&self, job: &Job) -> anyhow::Result<()> {
+        let deleted = self
+            .jobs
+            .mesh
+            .delete_job_outputs(job.user_id, &job.id)
+            .await
+            .map_err(|s| anyhow::anyhow!("cannot delete the partial results: {}", s.message()))?;
+        self.jobs.store.clear_results(&job.id).await?;
+        if deleted > 0 {
+            tracing::info!(job_id = %job.id, deleted, "partial results deleted");
+        }
+        Ok(())
     }
 
     /// The user asked to cancel: ask the server once, then follow the run
@@ -1179,6 +1285,9 @@ impl Worker {
     }
 
     async fn end_cancelled(&self, mut job: Job, message: &str) -> anyhow::Result<Next> {
+        if job.phase == Phase::Fetching {
+            self.discard_results(&job).await?;
+        }
         job.status = Status::Cancelled;
         job.phase = Phase::Done;
         job.completed_at = Some(now_millis());

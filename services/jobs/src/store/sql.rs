@@ -546,6 +546,43 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn mark_output_fetched(&self, job_id: &str, output: &str, at: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO job_fetched_outputs (job_id, output, fetched_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (job_id, output) DO NOTHING",
+        )
+        .bind(job_id.to_string())
+        .bind(output.to_string())
+        .bind(at)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn fetched_outputs(&self, job_id: &str) -> StoreResult<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT output FROM job_fetched_outputs WHERE job_id = $1 ORDER BY output")
+                .bind(job_id.to_string())
+                .fetch_all(&self.db.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("output"))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn clear_results(&self, job_id: &str) -> StoreResult<()> {
+        let mut tx = self.db.pool.begin().await?;
+        for table in ["job_results", "job_qc", "job_fetched_outputs"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE job_id = $1"))
+                .bind(job_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn results(&self, job_id: &str) -> StoreResult<(Vec<ResultFile>, Vec<ChromosomeQc>)> {
         let files = sqlx::query("SELECT * FROM job_results WHERE job_id = $1 ORDER BY name")
             .bind(job_id.to_string())

@@ -485,3 +485,54 @@ async fn logs_results_and_qc() {
     );
     db.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn fetched_outputs_are_recorded_once_and_cleared_with_the_results() {
+    let (db, s) = store().await;
+    let j = job(1, 1);
+    let other = job(1, 2);
+    accept(&s, &j).await;
+    accept(&s, &other).await;
+    assert!(s.fetched_outputs(&j.id).await.unwrap().is_empty());
+    for output in ["chr_20.zip", "qc_report.txt", "chr_20.zip"] {
+        s.mark_output_fetched(&j.id, output, 7).await.unwrap();
+    }
+    s.mark_output_fetched(&other.id, "chr_21.zip", 7)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.fetched_outputs(&j.id).await.unwrap(),
+        ["chr_20.zip", "qc_report.txt"]
+    );
+    let result = ResultFile {
+        file_id: uuid::Uuid::now_v7().to_string(),
+        name: "chr20.dose.vcf.gz".into(),
+        kind: "imputed_genotypes".into(),
+        size_bytes: 10,
+        sha256: "ab".repeat(32),
+        chromosome: "chr20".into(),
+        content_type: "application/gzip".into(),
+        created_at: 7,
+    };
+    let qc = ChromosomeQc {
+        chromosome: "chr20".into(),
+        variant_count: 10,
+        typed_count: 2,
+        mean_r2: 0.5,
+        count_r2_ge_03: 6,
+        count_r2_ge_08: 3,
+    };
+    for id in [&j.id, &other.id] {
+        s.put_result(id, &result).await.unwrap();
+        s.put_qc(id, &qc).await.unwrap();
+    }
+    s.clear_results(&j.id).await.unwrap();
+    let (files, figures) = s.results(&j.id).await.unwrap();
+    assert!(files.is_empty() && figures.is_empty());
+    assert!(s.fetched_outputs(&j.id).await.unwrap().is_empty());
+    // Another job's are untouched.
+    let (files, figures) = s.results(&other.id).await.unwrap();
+    assert_eq!((files.len(), figures.len()), (1, 1));
+    assert_eq!(s.fetched_outputs(&other.id).await.unwrap(), ["chr_21.zip"]);
+    db.cleanup().await.unwrap();
+}
