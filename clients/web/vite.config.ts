@@ -13,7 +13,15 @@ export default defineConfig({
     target: "es2022",
     sourcemap: false,
     reportCompressedSize: true,
-    chunkSizeWarningLimit: 400,
+    // The budget is on gzipped first-load JavaScript (300 KiB); this is raw.
+    chunkSizeWarningLimit: 600,
+    rollupOptions: {
+      onwarn(warning, warn) {
+        // react-router's "use client" directive means nothing to a bundle.
+        if (warning.code === "MODULE_LEVEL_DIRECTIVE") return;
+        warn(warning);
+      },
+    },
   },
   worker: { format: "es" },
   server: {

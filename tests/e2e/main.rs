@@ -3,6 +3,7 @@
 
 mod support;
 
+mod browser;
 mod foundation;
 mod gateway;
 mod jobs;

@@ -16,7 +16,7 @@
 //! `wasm32-unknown-unknown`; on WASI it is one `clock_time_get` import the
 //! page provides, with the handful of other WASI imports std links.
 
-use std::io::{self, BufReader, Read};
+use std::io::{BufReader, Read};
 
 use fip_vcf::{GenomeBuild, InputIssue, InputSummary, PreflightError};
 use serde_json::{Value, json};
@@ -39,10 +39,10 @@ struct HostFile;
 
 #[cfg(target_family = "wasm")]
 impl Read for HostFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         // SAFETY: the host writes at most `buf.len()` bytes into `buf`.
         let n = unsafe { read(buf.as_mut_ptr(), buf.len()) };
-        usize::try_from(n).map_err(|_| io::Error::other("the browser could not read the file"))
+        usize::try_from(n).map_err(|_| std::io::Error::other("the browser could not read the file"))
     }
 }
 
@@ -157,7 +157,9 @@ mod tests {
     use super::*;
 
     fn vcf(samples: usize, chrom: &str) -> Vec<u8> {
-        let mut text = String::from("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT");
+        let mut text = String::from(
+            "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT",
+        );
         for i in 0..samples {
             text.push_str(&format!("\ts{i}"));
         }
@@ -176,7 +178,10 @@ mod tests {
     fn too_few_samples_block_the_job() {
         let out: Value = serde_json::from_str(&check(&vcf(5, "20")[..], 1)).unwrap();
         let blocking = out["summary"]["blocking"].as_array().unwrap();
-        assert!(blocking.iter().any(|i| i["code"] == "TOO_FEW_SAMPLES"), "{out}");
+        assert!(
+            blocking.iter().any(|i| i["code"] == "TOO_FEW_SAMPLES"),
+            "{out}"
+        );
         assert_eq!(out["summary"]["acceptable"], false);
     }
 

@@ -205,7 +205,7 @@ export function CredentialCard(props: {
       )}
       {error && <ErrorBanner error={describe(error)} />}
       <form onSubmit={save} className="credential-form" noValidate>
-        <div className="grid-2">
+        <div>
           <TextField
             label={c ? `New API token for ${s.name}` : `API token for ${s.name}`}
             type="password"
@@ -221,12 +221,16 @@ export function CredentialCard(props: {
           <button type="submit" disabled={busy !== ""}>
             {busy === "save" ? "Saving…" : c ? "Replace token" : "Save token"}
           </button>
-          <button type="button" className="button-secondary" disabled={!c || busy !== ""} onClick={test}>
-            {busy === "test" ? "Testing…" : "Test connection"}
-          </button>
-          <button type="button" className="button-danger" disabled={!c || busy !== ""} onClick={() => setConfirmDelete(true)}>
-            Delete token
-          </button>
+          {c && (
+            <>
+              <button type="button" className="button-secondary" disabled={busy !== ""} onClick={test}>
+                {busy === "test" ? "Testing…" : "Test connection"}
+              </button>
+              <button type="button" className="button-danger" disabled={busy !== ""} onClick={() => setConfirmDelete(true)}>
+                Delete token
+              </button>
+            </>
+          )}
           {props.back && props.focused && c && (
             <Link className="button button-secondary" to={safeNext(props.back)}>
               Back to the job form

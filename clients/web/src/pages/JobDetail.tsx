@@ -99,7 +99,7 @@ export default function JobDetailPage() {
       {isParent && <Children job={job} onChild={onChild} />}
       {completedTargets.length > 0 && <Results targets={completedTargets} multi={isParent} />}
       {job.inputSummary && <InputFindings job={job} />}
-      <div className="columns">
+      <div className={isParent ? "" : "columns"}>
         <section className="card" aria-labelledby="history-h">
           <h2 id="history-h">Status history</h2>
           {live.updates.length === 0 ? (
@@ -201,10 +201,18 @@ function JobSummary({ job, connected }: { job: Job; connected: boolean }) {
             </dd>
           </>
         )}
-        <dt>Build</dt>
-        <dd>{enumName(GenomeBuild, job.build)}</dd>
-        <dt>Phasing</dt>
-        <dd>{enumLabel(Phasing, job.phasing)}</dd>
+        {job.build !== GenomeBuild.UNSPECIFIED && (
+          <>
+            <dt>Build</dt>
+            <dd>{enumName(GenomeBuild, job.build)}</dd>
+          </>
+        )}
+        {job.phasing !== Phasing.UNSPECIFIED && (
+          <>
+            <dt>Phasing</dt>
+            <dd>{enumLabel(Phasing, job.phasing)}</dd>
+          </>
+        )}
         {job.population && (
           <>
             <dt>Population</dt>

@@ -227,6 +227,16 @@ export function NewJobPage() {
           <h2>Input</h2>
           <TextField label="Job name" value={draft.name} onChange={(name) => updateDraft({ name })} error={errors.name} required />
           <DropZone file={draft.file} onFile={chooseFile} error={errors.input_file_id} />
+          <div className="grid-2">
+              <SelectField
+                label="Genome build"
+                value={draft.build}
+                onChange={(build) => updateDraft({ build })}
+                placeholder="Choose the input's build"
+                options={builds.map((b) => ({ value: String(b), label: enumName(GenomeBuild, b) }))}
+                error={errors.build}
+              />
+          </div>
           <PreflightPanel state={preflight} build={draft.build} />
           {inputProblems && (
             <div className="banner banner-error" role="alert">
@@ -275,14 +285,6 @@ export function NewJobPage() {
         <div className="card">
           <h2>Options</h2>
           <div className="grid-2">
-            <SelectField
-              label="Genome build"
-              value={draft.build}
-              onChange={(build) => updateDraft({ build })}
-              placeholder="Choose the input's build"
-              options={builds.map((b) => ({ value: String(b), label: enumName(GenomeBuild, b) }))}
-              error={errors.build}
-            />
             <SelectField
               label="Phasing"
               value={draft.phasing}

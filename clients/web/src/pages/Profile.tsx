@@ -91,6 +91,7 @@ function ProfileForm() {
 }
 
 function PasswordForm() {
+  const { user } = useSession();
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const [confirm, setConfirm] = useState("");
@@ -123,6 +124,7 @@ function PasswordForm() {
   return (
     <form className="card" onSubmit={save} aria-labelledby="password-h" noValidate>
       <h2 id="password-h">Change password</h2>
+      <input type="text" name="username" autoComplete="username" value={user?.username ?? ""} readOnly hidden />
       <TextField label="Current password" type="password" value={current} onChange={setCurrent} error={errors.current_password} autoComplete="current-password" />
       <TextField label="New password" type="password" value={next} onChange={setNext} error={errors.new_password} autoComplete="new-password" />
       <TextField label="Confirm new password" type="password" value={confirm} onChange={setConfirm} error={errors.confirm} autoComplete="new-password" />
@@ -131,6 +133,22 @@ function PasswordForm() {
       <button type="submit">Change password</button>
     </form>
   );
+}
+
+/** "Chrome on Linux" from a user agent string. */
+export function clientName(ua: string): string {
+  if (!ua) return "Unknown client";
+  const browser = /Edg\//.test(ua)
+    ? "Edge"
+    : /Firefox\//.test(ua)
+      ? "Firefox"
+      : /Chrome\/|Chromium\//.test(ua)
+        ? "Chrome"
+        : /Safari\//.test(ua)
+          ? "Safari"
+          : ua.split(/[ /]/)[0];
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows" : /Mac OS X/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
+  return os ? `${browser} on ${os}` : browser;
 }
 
 function Sessions() {
@@ -162,7 +180,7 @@ function Sessions() {
           {list.data.sessions.map((s) => (
             <li key={s.id} className="list-row">
               <div>
-                <strong>{s.current ? "This browser" : s.userAgent || "Unknown client"}</strong>
+                <strong>{s.current ? "This browser" : clientName(s.userAgent)}</strong>
                 <div className="muted small">
                   from {s.clientAddress || "?"} · signed in {date(s.createdAt)} · active {date(s.lastRefreshedAt)}
                 </div>
