@@ -32,8 +32,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fip_kit::auth::{Keys, Role, TokenIssuer, UserPrincipal};
+use fip_kit::auth::Keys;
 use fip_kit::config::{Config, RateQuota};
+use fip_kit::events::Bus;
 use fip_kit::mesh::{Peers, ServiceName};
 use fip_kit::serve::{self, Context};
 use fip_kit::testing::with_token;
@@ -138,6 +139,7 @@ async fn services(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::R
         .map(|(name, l)| Ok((*name, format!("http://{}", l.local_addr()?))))
         .collect::<anyhow::Result<_>>()?;
     let peers = Peers::new(urls.clone())?;
+    let bus = Bus::local();
     let mut tasks = Vec::new();
     for (name, listener) in listeners {
         let ctx = Context::new(
@@ -145,6 +147,7 @@ async fn services(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::R
             config.clone(),
             keys.clone(),
             peers.clone(),
+            bus.clone(),
             shutdown.clone(),
         )?;
         let hosted = match name {
@@ -153,16 +156,17 @@ async fn services(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::R
             ServiceName::Files => fip_files::start(&ctx).await?,
             _ => fip_jobs::start(&ctx).await?,
         };
+        let auth = ctx.authenticator_for(&hosted);
         tasks.push(tokio::spawn(serve::serve(
             listener,
             hosted,
-            ctx.verifier.clone(),
+            auth,
             shutdown.clone(),
         )));
     }
     let emulator = Emulator::start(cloudgene::Config::default()).await;
     let url = |name: ServiceName| peers.url(name).expect("started").to_string();
-    let (token, job) = fixture_job(&config, &keys, &url, &emulator).await?;
+    let (token, job) = fixture_job(&config, &url, &emulator).await?;
     let list = urls
         .iter()
         .map(|(name, url)| format!("{name}={url}"))
@@ -176,20 +180,40 @@ async fn services(config: Arc<Config>, shutdown: CancellationToken) -> anyhow::R
     Ok(())
 }
 
+/// Creates an administrator, as an operator would, and signs in.
+async fn admin_token(config: &Config, user_url: &str) -> anyhow::Result<String> {
+    let password = "Bench-Admin-Password-42";
+    fip_user::admin::create_user(
+        config,
+        fip_user::accounts::Registration {
+            username: "bench-admin".into(),
+            email: "bench-admin@example.org".into(),
+            password: password.into(),
+            first_name: "Bench".into(),
+            last_name: "Admin".into(),
+            ..Default::default()
+        },
+        true,
+    )
+    .await?;
+    Ok(UserServiceClient::new(channel(user_url))
+        .login(LoginRequest {
+            username: "bench-admin".into(),
+            password: password.into(),
+        })
+        .await?
+        .into_inner()
+        .access_token)
+}
+
 /// Registers an emulated service and panel, a researcher with a
 /// credential, uploads a VCF and submits it; returns the token and job id.
 async fn fixture_job(
     config: &Config,
-    keys: &Keys,
     url: &impl Fn(ServiceName) -> String,
     emulator: &Emulator,
 ) -> anyhow::Result<(String, String)> {
-    let issuer = TokenIssuer::new(keys.user_signing.as_ref().expect("user key"), config)?;
-    let (admin, _) = issuer.issue(&UserPrincipal {
-        id: 1_000_000,
-        username: "admin".into(),
-        roles: vec![Role::Admin],
-    })?;
+    let admin = admin_token(config, &url(ServiceName::User)).await?;
     let mut registry = RegistryServiceClient::new(channel(&url(ServiceName::Registry)));
     let service = registry
         .create_service(with_token(

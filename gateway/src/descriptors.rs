@@ -13,6 +13,7 @@ use prost_types::FileDescriptorSet;
 pub const PUBLIC_METHODS: &[&str] = &[
     "fip.user.v1.UserService/Register",
     "fip.user.v1.UserService/Login",
+    "fip.user.v1.UserService/RefreshSession",
     "fip.monitor.v1.MonitorService/GetHealth",
     "fip.files.v1.FileService/DownloadFileByLink",
 ];

@@ -31,7 +31,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
-use fip_kit::auth::{Keys, TokenVerifier};
+use fip_kit::auth::{EdgeIdentity, Keys, TokenVerifier};
 use fip_kit::config::Config;
 use fip_kit::mesh::Peers;
 use http::{HeaderValue, Request, header};
@@ -54,6 +54,7 @@ use self::rest::table::RouteTable;
 pub struct Gateway {
     config: Arc<Config>,
     verifier: Arc<TokenVerifier>,
+    edge: Arc<EdgeIdentity>,
     peers: Peers,
     limiter: Arc<dyn RateLimiter>,
 }
@@ -62,10 +63,12 @@ impl Gateway {
     /// A gateway verifying tokens with `keys`, calling `peers`.
     pub fn new(config: Arc<Config>, keys: &Keys, peers: Peers) -> anyhow::Result<Self> {
         let verifier = Arc::new(TokenVerifier::new(keys, &config)?);
+        let edge = Arc::new(EdgeIdentity::new(keys, &config)?);
         let limiter = rate_limiter(&config)?;
         Ok(Self {
             config,
             verifier,
+            edge,
             peers,
             limiter,
         })
@@ -117,8 +120,10 @@ impl Gateway {
             web: settings.web_dir.as_deref().and_then(web::Web::new),
         });
         let exposed = openapi::response_headers(&table);
+        let identity = self.edge.clone();
         let edge = ServiceBuilder::new()
             .map_request(edge::request_id::sanitize::<Body>)
+            .map_request(move |request| edge::stamp_client(&identity, request))
             .layer(SetRequestIdLayer::new(
                 edge::request_id::header(),
                 edge::request_id::MakeId,
@@ -154,16 +159,12 @@ impl Gateway {
 /// when `redis_url` is set (connected on first use, so a Redis that is down
 /// does not stop the gateway from starting); in-process otherwise.
 ///
-/// The Redis keys are namespaced like the deployment's database schemas:
-/// `database_schema_prefix` with its trailing `_` turned into `:` (`fip:` by
-/// default), so the replicas of one deployment share their buckets and
-/// deployments (or test platforms) sharing one Redis do not.
+/// The Redis keys are namespaced by [`Config::redis_key_prefix`], so the
+/// replicas of one deployment share their buckets and deployments (or test
+/// platforms) sharing one Redis do not.
 fn rate_limiter(config: &Config) -> anyhow::Result<Arc<dyn RateLimiter>> {
     Ok(match &config.redis_url {
-        Some(url) => {
-            let namespace = config.database_schema_prefix.trim_end_matches('_');
-            Arc::new(RedisTokenBuckets::new(url)?.with_prefix(format!("{namespace}:")))
-        }
+        Some(url) => Arc::new(RedisTokenBuckets::new(url)?.with_prefix(config.redis_key_prefix())),
         None => Arc::new(TokenBuckets::new()),
     })
 }

@@ -3,9 +3,7 @@
 //! trailers), over the mesh channel. Internal services are not routed.
 
 use axum::body::Body;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use fip_kit::mesh::{Peers, ServiceName};
 use http::Request;
@@ -14,21 +12,10 @@ use tower::ServiceExt;
 
 use crate::descriptors::{is_client_streaming, is_internal};
 
-/// Forwards one gRPC call to its owner.
-/// The caller's address travels as `x-forwarded-for`, replacing any the
-/// client sent, so services can audit and throttle by it.
+/// Forwards one gRPC call to its owner, headers and all (the edge has
+/// stamped the client's address and user agent on them).
 pub async fn forward(State(peers): State<Peers>, mut request: Request<Body>) -> Response {
-    request.headers_mut().remove("x-forwarded-for");
     request.headers_mut().remove(http::header::CONTENT_LENGTH);
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    if let Some(addr) = peer
-        && let Ok(value) = http::HeaderValue::from_str(&addr.ip().to_string())
-    {
-        request.headers_mut().insert("x-forwarded-for", value);
-    }
     let (service, method) = {
         let mut parts = request.uri().path().trim_start_matches('/').split('/');
         let service = parts.next().unwrap_or_default().to_string();

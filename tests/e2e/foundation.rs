@@ -188,7 +188,7 @@ async fn tokens_are_checked_with_typed_errors() {
         (Code::Unauthenticated, ErrorReason::TokenInvalid)
     );
 
-    let researcher = platform.user_token(5, &[Role::Researcher]);
+    let researcher = platform.user_token(&[Role::Researcher]).await;
     let denied = monitor
         .get_system_status(with_token(GetSystemStatusRequest {}, &researcher))
         .await
@@ -198,7 +198,7 @@ async fn tokens_are_checked_with_typed_errors() {
         (Code::PermissionDenied, ErrorReason::PermissionDenied)
     );
 
-    let admin = platform.user_token(1, &[Role::Admin]);
+    let admin = platform.user_token(&[Role::Admin]).await;
     let status = monitor
         .get_system_status(with_token(GetSystemStatusRequest {}, &admin))
         .await

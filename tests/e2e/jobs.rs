@@ -41,7 +41,7 @@ impl World {
         })
         .await;
         let server = Emulator::start(cloudgene::Config::default()).await;
-        let admin = platform.user_token(1_000_000, &[Role::Admin]);
+        let admin = platform.user_token(&[Role::Admin]).await;
         let population = |id: &str, name: &str| registry::Population {
             id: id.into(),
             name: name.into(),
@@ -525,7 +525,7 @@ impl World {
     /// A second emulated server with one panel, registered in the mesh.
     async fn add_server(&self, slug: &str) -> (Emulator, i64, i64) {
         let server = Emulator::start(cloudgene::Config::default()).await;
-        let admin = self.platform.user_token(1_000_000, &[Role::Admin]);
+        let admin = self.platform.user_token(&[Role::Admin]).await;
         let (service_id, panel_id) = register(
             self.channel(),
             &admin,

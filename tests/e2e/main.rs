@@ -7,4 +7,5 @@ mod browser;
 mod foundation;
 mod gateway;
 mod jobs;
+mod security;
 mod wes;

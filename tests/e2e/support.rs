@@ -71,20 +71,36 @@ impl TestPlatform {
 }
 
 impl TestPlatform {
-    /// Signs a user token with the platform's own key, as the user service would.
-    pub fn user_token(&self, id: i64, roles: &[fip_kit::auth::Role]) -> String {
-        let config = &self.platform.config;
-        let keys = fip_kit::auth::Keys::load(config, false).expect("keys");
-        let issuer = fip_kit::auth::TokenIssuer::new(keys.user_signing.as_ref().unwrap(), config)
-            .expect("issuer");
-        issuer
-            .issue(&fip_kit::auth::UserPrincipal {
-                id,
-                username: format!("user{id}"),
-                roles: roles.to_vec(),
+    /// Makes an account holding `roles` (admin, or researcher), as an
+    /// operator would, and signs it in; returns its access token. Each call
+    /// makes a new account.
+    pub async fn user_token(&self, roles: &[fip_kit::auth::Role]) -> String {
+        use fip_proto::user::v1 as user;
+        let name = format!("u{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+        let password = format!("{name}-passphrase");
+        fip_user::admin::create_user(
+            &self.platform.config,
+            fip_user::accounts::Registration {
+                username: name.clone(),
+                email: format!("{name}@example.org"),
+                password: password.clone(),
+                first_name: "Test".into(),
+                last_name: name.clone(),
+                ..Default::default()
+            },
+            roles.contains(&fip_kit::auth::Role::Admin),
+        )
+        .await
+        .expect("the account is created");
+        user::user_service_client::UserServiceClient::new(self.channel.clone())
+            .login(user::LoginRequest {
+                username: name,
+                password,
             })
-            .expect("token")
-            .0
+            .await
+            .expect("signs in")
+            .into_inner()
+            .access_token
     }
 
     /// A service-identity token of `name`, as that service would send it.

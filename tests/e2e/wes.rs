@@ -258,7 +258,7 @@ async fn the_shipped_workflow_imputes_on_a_real_wes_server() {
         c.external.wes_shared_dirs = vec![shared];
     })
     .await;
-    let admin = platform.user_token(1_000_000, &[Role::Admin]);
+    let admin = platform.user_token(&[Role::Admin]).await;
     let (service_id, panel_id) = register_wes(
         platform.channel.clone(),
         &admin,
@@ -394,7 +394,7 @@ impl WesWorld {
         let mut config = config;
         config.cwl_versions = vec!["v1.0".into(), "v1.2".into()];
         let server = Emulator::start(config).await;
-        let admin = platform.user_token(1_000_000, &[Role::Admin]);
+        let admin = platform.user_token(&[Role::Admin]).await;
         let (service_id, panel_id) = register_wes(
             platform.channel.clone(),
             &admin,
@@ -675,7 +675,7 @@ async fn inputs_can_reach_the_server_as_signed_hub_links() {
 async fn a_multi_service_job_fans_out_to_cloudgene_and_wes() {
     let world = WesWorld::start(wes::Config::default()).await;
     let cloudgene = fip_tests::cloudgene::Emulator::start(Default::default()).await;
-    let admin = world.platform.user_token(1_000_000, &[Role::Admin]);
+    let admin = world.platform.user_token(&[Role::Admin]).await;
     let (michigan_service, michigan_panel) = crate::jobs::register(
         world.channel(),
         &admin,

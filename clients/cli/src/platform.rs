@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use fip_kit::auth::Keys;
 use fip_kit::config::Config;
+use fip_kit::events::Bus;
 use fip_kit::mesh::{Peers, ServiceName};
 use fip_kit::serve::{self, Context, Hosted};
 use tokio::task::JoinSet;
@@ -82,6 +83,10 @@ async fn start_service(name: ServiceName, ctx: &Context) -> anyhow::Result<Hoste
 /// bound and, when the gateway runs, it reports every public service SERVING.
 pub async fn start(config: Config, selection: &Selection) -> anyhow::Result<Platform> {
     let config = Arc::new(config);
+    fip_kit::private::restrict_new_files();
+    for path in fip_kit::private::secure_data_dir(&config.data_dir)? {
+        tracing::warn!(path = %path.display(), "was readable by other users: made private");
+    }
     let keys = Keys::load(&config, selection.services.contains(&ServiceName::User))
         .context("loading keys")?;
     let shutdown = CancellationToken::new();
@@ -104,6 +109,9 @@ pub async fn start(config: Config, selection: &Selection) -> anyhow::Result<Plat
         }
     }
     let peers = Peers::new(urls)?;
+    // One bus for the process: an event one service publishes is in force
+    // in the others here before the publisher goes on.
+    let bus = Bus::for_config(&config)?;
 
     let mut tasks = JoinSet::new();
     let mut services = BTreeMap::new();
@@ -114,17 +122,18 @@ pub async fn start(config: Config, selection: &Selection) -> anyhow::Result<Plat
             config.clone(),
             keys.clone(),
             peers.clone(),
+            bus.clone(),
             shutdown.clone(),
         )?;
         let hosted = start_service(name, &ctx)
             .await
             .with_context(|| format!("starting the {name} service"))?;
-        let verifier = ctx.verifier.clone();
+        let auth = ctx.authenticator_for(&hosted);
         let stop = shutdown.clone();
         tasks.spawn(async move {
             (
                 name.to_string(),
-                serve::serve(listener, hosted, verifier, stop).await,
+                serve::serve(listener, hosted, auth, stop).await,
             )
         });
     }

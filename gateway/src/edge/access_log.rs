@@ -1,7 +1,12 @@
 //! Access logs: one span per request (method, path, request id, trace
 //! parent) and one line per answer with its status, gRPC status when there
 //! is one, and latency.
+//!
+//! The path is logged without secrets: a signed download link's token is a
+//! bearer credential (valid for its whole lifetime to anyone who reads the
+//! log), so it is replaced by `[redacted]`; an overlong path is cut.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -36,12 +41,37 @@ impl MakeSpan<Body> for Spans {
         tracing::info_span!(
             "request",
             method = %request.method(),
-            path = %request.uri().path(),
+            path = %loggable_path(request.uri().path()),
             version = ?request.version(),
             request_id = %header(HEADER),
             traceparent = %header("traceparent"),
         )
     }
+}
+
+/// Paths whose last segment is a bearer credential.
+const SECRET_PREFIXES: &[&str] = &["/api/downloads/"];
+
+/// Longest path logged as is.
+const MAX_LOGGED_PATH: usize = 256;
+
+/// `path` fit for a log line.
+pub fn loggable_path(path: &str) -> Cow<'_, str> {
+    for prefix in SECRET_PREFIXES {
+        if let Some(rest) = path.strip_prefix(prefix)
+            && !rest.is_empty()
+        {
+            return Cow::Owned(format!("{prefix}[redacted]"));
+        }
+    }
+    if path.len() > MAX_LOGGED_PATH {
+        let mut end = MAX_LOGGED_PATH;
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        return Cow::Owned(format!("{}…({} bytes)", &path[..end], path.len()));
+    }
+    Cow::Borrowed(path)
 }
 
 #[derive(Clone, Copy)]
@@ -60,5 +90,62 @@ impl<B> OnResponse<B> for Answers {
             latency_us = latency.as_micros() as u64,
             "answered"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tower::{Layer, ServiceExt};
+
+    /// Log output, captured.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_access_log_never_holds_a_download_link() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let service = layer().layer(tower::service_fn(|_: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+        }));
+        let secret = "eyJhbGciOiJFZERTQSJ9.eyJmaWxlIjoiMDEifQ.c2lnbmF0dXJl";
+        let request = Request::get(format!("/api/downloads/{secret}?x=1"))
+            .body(Body::empty())
+            .unwrap();
+        service.oneshot(request).await.unwrap();
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("/api/downloads/[redacted]"), "{log}");
+        assert!(!log.contains(secret), "{log}");
+        assert!(!log.contains("c2lnbmF0dXJl"), "{log}");
+    }
+
+    #[test]
+    fn download_tokens_are_never_logged_and_long_paths_are_cut() {
+        assert_eq!(
+            loggable_path("/api/downloads/eyJhbGciOi.secret.sig"),
+            "/api/downloads/[redacted]"
+        );
+        assert_eq!(loggable_path("/api/jobs/01ab"), "/api/jobs/01ab");
+        let long = format!("/api/jobs/{}", "a".repeat(6000));
+        let logged = loggable_path(&long);
+        assert!(logged.len() < 300, "{}", logged.len());
+        assert!(logged.ends_with("(6010 bytes)"));
     }
 }

@@ -3,17 +3,17 @@
 //! public (login, register, platform health, the OpenAPI document,
 //! downloads by signed link, the web UI). The verified principal goes into
 //! the request's extensions (the per-user rate limit reads it); the token
-//! itself travels on, and each service checks it again.
+//! itself travels on, and each service checks it again, with its session
+//! (a revoked session's token passes here and is refused there, with
+//! `SESSION_ENDED`: the gateway serves nothing of a user's by itself).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::response::Response;
-use base64::Engine;
-use fip_kit::auth::{AuthError, Principal, TokenVerifier, bearer_token};
+use fip_kit::auth::{AuthError, TokenVerifier, Verified, bearer_token};
 use futures::future::BoxFuture;
 use http::Request;
 use tonic::Status;
@@ -52,61 +52,6 @@ pub struct Auth<S> {
     inner: S,
     verifier: Arc<TokenVerifier>,
     verified: Arc<Verified>,
-}
-
-/// Tokens whose signature already checked out, until they expire: a
-/// client sends the same token with every call, and verifying an Ed25519
-/// signature each time would cost the gateway more than the rest of the
-/// call. Bounded; emptied when full.
-#[derive(Default)]
-pub struct Verified {
-    tokens: Mutex<HashMap<String, (Principal, u64)>>,
-}
-
-/// Tokens remembered at most.
-const VERIFIED_CAPACITY: usize = 10_000;
-
-impl Verified {
-    /// Verifies `token`, from memory when it was verified before and has
-    /// not expired since.
-    pub fn verify(&self, verifier: &TokenVerifier, token: &str) -> Result<Principal, AuthError> {
-        let now = now_secs();
-        if let Some((principal, exp)) = self.lock().get(token)
-            && *exp > now
-        {
-            return Ok(principal.clone());
-        }
-        let principal = verifier.verify(token)?;
-        if let Some(exp) = expiry(token) {
-            let mut tokens = self.lock();
-            if tokens.len() >= VERIFIED_CAPACITY {
-                tokens.clear();
-            }
-            tokens.insert(token.to_string(), (principal.clone(), exp));
-        }
-        Ok(principal)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, u64)>> {
-        self.tokens.lock().expect("verified tokens poisoned")
-    }
-}
-
-fn now_secs() -> u64 {
-    u64::try_from(fip_kit::db::now_millis() / 1000).unwrap_or_default()
-}
-
-/// The `exp` claim of a token whose signature was just verified.
-fn expiry(token: &str) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct Exp {
-        exp: u64,
-    }
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice::<Exp>(&bytes).ok().map(|e| e.exp)
 }
 
 impl<S> Service<Request<Body>> for Auth<S>
@@ -152,7 +97,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fip_kit::auth::{Keys, Role, TokenIssuer, UserPrincipal};
+    use fip_kit::auth::Keys;
     use fip_kit::config::Config;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tower::ServiceExt;
@@ -227,35 +172,5 @@ mod tests {
             "16",
             "a bad token is refused even there"
         );
-    }
-
-    #[test]
-    fn verified_tokens_are_remembered_and_forged_ones_refused() {
-        let config = Config::default();
-        let keys = Keys::ephemeral();
-        let verifier = TokenVerifier::new(&keys, &config).unwrap();
-        let issuer = TokenIssuer::new(keys.user_signing.as_ref().unwrap(), &config).unwrap();
-        let user = UserPrincipal {
-            id: 3,
-            username: "ada".into(),
-            roles: vec![Role::Researcher],
-        };
-        let (token, _) = issuer.issue(&user).unwrap();
-        let verified = Verified::default();
-        assert_eq!(
-            verified.verify(&verifier, &token),
-            Ok(Principal::User(user.clone()))
-        );
-        assert_eq!(verified.lock().len(), 1);
-        assert_eq!(
-            verified.verify(&verifier, &token),
-            Ok(Principal::User(user))
-        );
-        let expiry = expiry(&token).unwrap();
-        assert!(expiry > now_secs());
-        // A token differing in its signature is checked, not remembered.
-        let forged = format!("{}x", &token[..token.len() - 1]);
-        assert!(verified.verify(&verifier, &forged).is_err());
-        assert_eq!(verified.lock().len(), 1);
     }
 }

@@ -10,8 +10,13 @@ pub mod cors;
 pub mod rate_limit;
 pub mod request_id;
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::response::Response;
+use fip_kit::auth::EdgeIdentity;
+use http::Request;
 use http::{HeaderValue, header};
 use tonic::Status;
 
@@ -32,6 +37,18 @@ pub fn reject(target: &Target, status: Status, request_id: &str) -> Response {
         }
         _ => crate::rest::error::response(&status, request_id),
     }
+}
+
+/// Replaces whatever the client said in the headers only the gateway may
+/// set ([`fip_kit::auth::forwarded`]) with its address as this socket saw
+/// it and its user agent, vouched for by the gateway's edge identity.
+pub fn stamp_client(identity: &EdgeIdentity, mut request: Request<Body>) -> Request<Body> {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    identity.stamp(request.headers_mut(), client);
+    request
 }
 
 /// The request id a request carries (set by [`request_id`]).

@@ -78,7 +78,7 @@ impl Call {
     }
 
     pub fn metadata(&self) -> tonic::metadata::MetadataMap {
-        upstream::metadata(&self.headers, self.client)
+        upstream::metadata(&self.headers)
     }
 
     pub fn error(&self, status: &Status) -> Response {

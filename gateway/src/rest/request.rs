@@ -135,6 +135,7 @@ pub fn set_text(
                 "map fields cannot be set from text",
             ));
         }
+        check_range(&field.kind(), path, text)?;
         let value = text_value(&field.kind(), text).ok_or_else(|| {
             ApiError::invalid_field(path, "message fields cannot be set from text")
         })?;
@@ -155,6 +156,38 @@ pub fn set_text(
         return Ok(());
     }
     Err(unknown())
+}
+
+/// Refuses a text integer that its field's type cannot hold, naming the
+/// parameter (the JSON mapping would only say that the body is wrong).
+fn check_range(kind: &Kind, path: &str, text: &str) -> Result<(), ApiError> {
+    let (fits, range) = match kind {
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => (
+            text.parse::<i64>().map(|n| i32::try_from(n).is_ok()),
+            "-2147483648 to 2147483647",
+        ),
+        Kind::Uint32 | Kind::Fixed32 => (
+            text.parse::<i64>().map(|n| u32::try_from(n).is_ok()),
+            "0 to 4294967295",
+        ),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => (
+            text.parse::<i128>().map(|n| i64::try_from(n).is_ok()),
+            "-9223372036854775808 to 9223372036854775807",
+        ),
+        Kind::Uint64 | Kind::Fixed64 => (
+            text.parse::<i128>().map(|n| u64::try_from(n).is_ok()),
+            "0 to 18446744073709551615",
+        ),
+        _ => return Ok(()),
+    };
+    match fits {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::invalid_field(
+            path,
+            format!("is out of range ({range})"),
+        )),
+        Err(_) => Err(ApiError::invalid_field(path, "must be an integer")),
+    }
 }
 
 /// The JSON value of a text for a field kind: numbers and booleans are
@@ -240,6 +273,25 @@ mod tests {
             message.get_field_by_name("username").unwrap().as_str(),
             Some("ada")
         );
+    }
+
+    #[test]
+    fn out_of_range_and_non_integer_parameters_are_blamed_on_themselves() {
+        let (route, params) = route(http::Method::GET, "/api/jobs");
+        for (query, description) in [
+            (
+                "page_size=99999999999",
+                "is out of range (-2147483648 to 2147483647)",
+            ),
+            ("page_size=twelve", "must be an integer"),
+        ] {
+            let error = build(&route, &params, Some(query), b"").unwrap_err();
+            assert_eq!(
+                error.violations,
+                vec![("page_size".to_string(), description.to_string())]
+            );
+        }
+        assert!(build(&route, &params, Some("page_size=20"), b"").is_ok());
     }
 
     #[test]

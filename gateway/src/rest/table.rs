@@ -329,7 +329,13 @@ mod tests {
         public.dedup();
         assert_eq!(
             public,
-            ["DownloadFileByLink", "GetHealth", "Login", "Register"]
+            [
+                "DownloadFileByLink",
+                "GetHealth",
+                "Login",
+                "RefreshSession",
+                "Register"
+            ]
         );
     }
 }

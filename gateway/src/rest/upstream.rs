@@ -3,9 +3,8 @@
 //! REST request carries upstream (bearer token, client address, request id,
 //! trace context).
 
-use std::net::IpAddr;
-
 use bytes::Buf;
+use fip_kit::auth::forwarded;
 use fip_kit::mesh::Peers;
 use futures::Stream;
 use http::HeaderMap;
@@ -70,17 +69,22 @@ impl Decoder for DynamicDecoder {
     }
 }
 
-/// Headers passed on to the owning service as metadata.
+/// Headers passed on to the owning service as metadata: the caller's
+/// token, tracing, and what the edge stamped about the client
+/// ([`fip_kit::auth::forwarded`]).
 const FORWARDED: &[&str] = &[
     "authorization",
     "x-request-id",
     "traceparent",
     "tracestate",
     "grpc-timeout",
+    forwarded::EDGE,
+    forwarded::CLIENT_ADDRESS,
+    forwarded::CLIENT_USER_AGENT,
 ];
 
 /// The metadata of an upstream call made for an HTTP request.
-pub fn metadata(headers: &HeaderMap, client: Option<IpAddr>) -> MetadataMap {
+pub fn metadata(headers: &HeaderMap) -> MetadataMap {
     let mut map = MetadataMap::new();
     for name in FORWARDED {
         if let Some(value) = headers.get(*name)
@@ -88,11 +92,6 @@ pub fn metadata(headers: &HeaderMap, client: Option<IpAddr>) -> MetadataMap {
         {
             map.insert(*name, value);
         }
-    }
-    if let Some(ip) = client
-        && let Ok(value) = MetadataValue::try_from(ip.to_string())
-    {
-        map.insert("x-forwarded-for", value);
     }
     map
 }

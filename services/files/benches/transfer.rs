@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fip_kit::auth::{Keys, Role, TokenIssuer, UserPrincipal};
 use fip_kit::config::Config;
+use fip_kit::events::Bus;
 use fip_kit::mesh::{Peers, ServiceName};
 use fip_kit::serve::{self, Context};
 use fip_kit::testing::with_token;
@@ -127,13 +128,20 @@ async fn serve_files(data_dir: &Path) -> anyhow::Result<()> {
     let config = Arc::new(bench_config(data_dir));
     let keys = Keys::load(&config, true)?;
     let shutdown = CancellationToken::new();
-    let ctx = Context::new(
+    let mut ctx = Context::new(
         ServiceName::Files,
         config,
         keys,
         Peers::default(),
+        Bus::local(),
         shutdown.clone(),
     )?;
+    // The files service runs alone here, with no user service to ask about
+    // sessions: every validly signed token's session counts as live (the
+    // check itself, a lookup in memory, still runs on every call).
+    ctx.auth = ctx
+        .auth
+        .with_sessions(ctx.sessions_from(Arc::new(fip_kit::testing::EverySessionLive)));
     let hosted = fip_files::start(&ctx).await?;
     let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     println!("listening {}", listener.local_addr()?);
@@ -144,7 +152,8 @@ async fn serve_files(data_dir: &Path) -> anyhow::Result<()> {
         let _ = std::io::stdin().read_to_end(&mut sink);
         stop.cancel();
     });
-    serve::serve(listener, hosted, ctx.verifier.clone(), shutdown).await
+    let auth = ctx.authenticator_for(&hosted);
+    serve::serve(listener, hosted, auth, shutdown).await
 }
 
 /// Prepares a timed phase that writes `size` bytes into `dir`: writes back
@@ -385,6 +394,7 @@ async fn transfer(run: &Run<'_>) -> anyhow::Result<Vec<Round>> {
         id: 1,
         username: "bench".into(),
         roles: vec![Role::Researcher],
+        session_id: "bench".into(),
     })?;
     let channel = fip_kit::mesh::endpoint(&format!("http://{addr}"))?
         .connect()

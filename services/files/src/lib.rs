@@ -68,6 +68,7 @@ pub fn hosted(files: Arc<Files>) -> Hosted {
     .add_service(FileInternalServiceServer::new(api).max_decoding_message_size(MAX_MESSAGE_BYTES));
     Hosted {
         name: ServiceName::Files,
+        sessions: None,
         routes,
         grpc_services: vec![
             FileServiceServer::<FilesApi>::NAME,

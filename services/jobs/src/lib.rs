@@ -125,6 +125,7 @@ pub async fn start(ctx: &Context) -> anyhow::Result<Hosted> {
     }
     Ok(Hosted {
         name: ServiceName::Jobs,
+        sessions: None,
         routes: Routes::new(JobServiceServer::new(JobApi { jobs })),
         grpc_services: vec![JobServiceServer::<JobApi>::NAME],
     })

@@ -9,6 +9,7 @@
 //! holds it, no user ever sees it. A token is checked against the key its
 //! `kid` names, so neither kind can stand in for the other.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -29,6 +30,7 @@ use tonic::service::Interceptor;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::mesh::ServiceName;
+use crate::sessions::Sessions;
 
 /// `aud` of internal service-identity tokens.
 pub const INTERNAL_AUDIENCE: &str = "fip-internal";
@@ -80,6 +82,9 @@ pub struct Claims {
     pub roles: Vec<Role>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub username: String,
+    /// The session a user token belongs to (empty in service tokens).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
 }
 
 /// A signed-in user, as their token describes them.
@@ -88,6 +93,9 @@ pub struct UserPrincipal {
     pub id: i64,
     pub username: String,
     pub roles: Vec<Role>,
+    /// The session the token belongs to: the token is good only while the
+    /// session is live (see [`crate::sessions`]).
+    pub session_id: String,
 }
 
 impl UserPrincipal {
@@ -116,6 +124,8 @@ pub enum AuthError {
     Expired,
     #[error("the token is not valid: {0}")]
     Invalid(String),
+    #[error("the session has ended: sign in again")]
+    SessionEnded,
 }
 
 impl From<AuthError> for ApiError {
@@ -124,6 +134,7 @@ impl From<AuthError> for ApiError {
             AuthError::Missing => ErrorReason::TokenMissing,
             AuthError::Expired => ErrorReason::TokenExpired,
             AuthError::Invalid(_) => ErrorReason::TokenInvalid,
+            AuthError::SessionEnded => ErrorReason::SessionEnded,
         };
         ApiError::unauthenticated(reason, error.to_string())
     }
@@ -298,7 +309,8 @@ impl TokenIssuer {
         self.ttl
     }
 
-    /// Signs a token for `user`; returns it with its lifetime in seconds.
+    /// Signs a token for `user` (and the session it names); returns it with
+    /// its lifetime in seconds.
     pub fn issue(&self, user: &UserPrincipal) -> Result<(String, u64), ApiError> {
         let now = now_secs();
         let claims = Claims {
@@ -309,6 +321,7 @@ impl TokenIssuer {
             iat: now,
             roles: user.roles.clone(),
             username: user.username.clone(),
+            sid: user.session_id.clone(),
         };
         let token = jsonwebtoken::encode(&header(USER_KID), &claims, &self.key)
             .map_err(ApiError::internal)?;
@@ -316,33 +329,28 @@ impl TokenIssuer {
     }
 }
 
-/// Mints this process's service-identity tokens, reusing one until half its
-/// lifetime has passed.
-pub struct ServiceIdentity {
-    name: ServiceName,
+/// Signs tokens with the service key for one subject, reusing each until
+/// half its lifetime has passed.
+struct Minter {
     key: EncodingKey,
     issuer: String,
+    subject: String,
     ttl: Duration,
     cached: Mutex<Option<(String, Instant)>>,
 }
 
-impl ServiceIdentity {
-    pub fn new(name: ServiceName, keys: &Keys, config: &Config) -> anyhow::Result<Self> {
+impl Minter {
+    fn new(subject: String, keys: &Keys, config: &Config) -> anyhow::Result<Self> {
         Ok(Self {
-            name,
             key: EncodingKey::from_ed_pem(keys.service.private_pem.as_bytes())?,
             issuer: config.auth.issuer.clone(),
+            subject,
             ttl: config.auth.service_token_ttl,
             cached: Mutex::new(None),
         })
     }
 
-    pub fn name(&self) -> ServiceName {
-        self.name
-    }
-
-    /// A valid token for this service.
-    pub fn token(&self) -> String {
+    fn token(&self) -> String {
         let mut cached = self.cached.lock().expect("identity cache poisoned");
         if let Some((token, minted)) = cached.as_ref()
             && minted.elapsed() < self.ttl / 2
@@ -353,21 +361,99 @@ impl ServiceIdentity {
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: INTERNAL_AUDIENCE.into(),
-            sub: format!("{SERVICE_SUBJECT_PREFIX}{}", self.name),
+            sub: self.subject.clone(),
             exp: now + self.ttl.as_secs(),
             iat: now,
             roles: Vec::new(),
             username: String::new(),
+            sid: String::new(),
         };
         let token = jsonwebtoken::encode(&header(SERVICE_KID), &claims, &self.key)
             .expect("signing with a loaded ed25519 key cannot fail");
         *cached = Some((token.clone(), Instant::now()));
         token
     }
+}
+
+/// Mints this process's service-identity tokens, reusing one until half its
+/// lifetime has passed.
+pub struct ServiceIdentity {
+    name: ServiceName,
+    minter: Minter,
+}
+
+impl ServiceIdentity {
+    pub fn new(name: ServiceName, keys: &Keys, config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            name,
+            minter: Minter::new(format!("{SERVICE_SUBJECT_PREFIX}{name}"), keys, config)?,
+        })
+    }
+
+    pub fn name(&self) -> ServiceName {
+        self.name
+    }
+
+    /// A valid token for this service.
+    pub fn token(&self) -> String {
+        self.minter.token()
+    }
 
     /// An interceptor that adds this identity to outgoing calls.
     pub fn interceptor(self: &Arc<Self>) -> IdentityInterceptor {
         IdentityInterceptor(self.clone())
+    }
+}
+
+/// What the gateway tells a service about the client behind a call. A
+/// service believes these headers only when the call also carries the
+/// gateway's [`EdgeIdentity`] in [`forwarded::EDGE`]; [`AuthLayer`] drops
+/// them otherwise, so a caller on an internal port cannot pose as another
+/// address (and escape a per-address throttle) or forge the audit trail.
+pub mod forwarded {
+    /// The gateway's edge identity token.
+    pub const EDGE: &str = "x-fip-edge";
+    /// The client's address, as the gateway's socket saw it.
+    pub const CLIENT_ADDRESS: &str = "x-fip-client-address";
+    /// The client's own `user-agent`.
+    pub const CLIENT_USER_AGENT: &str = "x-fip-client-user-agent";
+    /// Every header only the gateway may set.
+    pub const ALL: [&str; 4] = [EDGE, CLIENT_ADDRESS, CLIENT_USER_AGENT, "x-forwarded-for"];
+}
+
+const EDGE_SUBJECT: &str = "edge:gateway";
+
+/// The gateway's identity towards the services, vouching for the client
+/// address and user agent it forwards.
+pub struct EdgeIdentity {
+    minter: Minter,
+}
+
+impl EdgeIdentity {
+    pub fn new(keys: &Keys, config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            minter: Minter::new(EDGE_SUBJECT.into(), keys, config)?,
+        })
+    }
+
+    /// Replaces whatever the client sent in the [`forwarded`] headers with
+    /// what the gateway saw: `client` and the request's own `user-agent`.
+    pub fn stamp(&self, headers: &mut http::HeaderMap, client: Option<std::net::IpAddr>) {
+        let user_agent = headers.get(http::header::USER_AGENT).cloned();
+        for name in forwarded::ALL {
+            headers.remove(name);
+        }
+        if let Ok(value) = http::HeaderValue::from_str(&self.minter.token()) {
+            headers.insert(forwarded::EDGE, value);
+        }
+        if let Some(ip) = client
+            && let Ok(value) = http::HeaderValue::from_str(&ip.to_string())
+        {
+            headers.insert(forwarded::CLIENT_ADDRESS, value);
+        }
+        if let Some(value) = user_agent {
+            headers.insert(forwarded::CLIENT_USER_AGENT, value);
+        }
     }
 }
 
@@ -399,6 +485,9 @@ impl TokenVerifier {
         user_validation.set_audience(&[&config.auth.audience]);
         user_validation.set_issuer(&[&config.auth.issuer]);
         user_validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Explicit and small (the library's default is 60 s): an expired
+        // token is refused within this much of its `exp`.
+        user_validation.leeway = config.auth.clock_leeway.as_secs();
         let mut service_validation = user_validation.clone();
         service_validation.set_audience(&[INTERNAL_AUDIENCE]);
         Ok(Self {
@@ -426,10 +515,14 @@ impl TokenVerifier {
                     .sub
                     .parse::<i64>()
                     .map_err(|_| AuthError::Invalid("bad subject".into()))?;
+                if claims.sid.is_empty() {
+                    return Err(AuthError::Invalid("missing sid".into()));
+                }
                 Ok(Principal::User(UserPrincipal {
                     id,
                     username: claims.username,
                     roles: claims.roles,
+                    session_id: claims.sid,
                 }))
             }
             Some(SERVICE_KID) => {
@@ -449,6 +542,18 @@ impl TokenVerifier {
             }
             _ => Err(AuthError::Invalid("unknown key id".into())),
         }
+    }
+
+    /// Whether `token` is the gateway's edge identity (signed with the
+    /// service key, subject `edge:gateway`).
+    pub fn verify_edge(&self, token: &str) -> bool {
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            return false;
+        };
+        header.alg == Algorithm::EdDSA
+            && header.kid.as_deref() == Some(SERVICE_KID)
+            && jsonwebtoken::decode::<Claims>(token, &self.service_key, &self.service_validation)
+                .is_ok_and(|data| data.claims.sub == EDGE_SUBJECT)
     }
 }
 
@@ -521,19 +626,145 @@ pub fn require_service<T>(
     }
 }
 
-/// A tower layer that verifies bearer tokens on every request.
+/// Tokens whose signature already checked out, until they expire: a
+/// client sends the same token with every call, and verifying an Ed25519
+/// signature each time would cost more than the rest of a small call.
+/// Bounded; emptied when full.
+#[derive(Default)]
+pub struct Verified {
+    tokens: Mutex<HashMap<String, (Principal, u64)>>,
+}
+
+/// Tokens remembered at most.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+impl Verified {
+    /// Verifies `token`, from memory when it was verified before and has
+    /// not expired since.
+    pub fn verify(&self, verifier: &TokenVerifier, token: &str) -> Result<Principal, AuthError> {
+        let now = now_secs();
+        if let Some((principal, exp)) = self.lock().get(token)
+            && *exp > now
+        {
+            return Ok(principal.clone());
+        }
+        let principal = verifier.verify(token)?;
+        if let Some(exp) = expiry(token) {
+            let mut tokens = self.lock();
+            if tokens.len() >= VERIFIED_CAPACITY {
+                tokens.clear();
+            }
+            tokens.insert(token.to_string(), (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, u64)>> {
+        self.tokens.lock().expect("verified tokens poisoned")
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// The `exp` claim of a token whose signature was just verified.
+fn expiry(token: &str) -> Option<u64> {
+    use base64::Engine;
+    #[derive(Deserialize)]
+    struct Exp {
+        exp: u64,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<Exp>(&bytes).ok().map(|e| e.exp)
+}
+
+/// Who a bearer token speaks for: its signature and claims checked (and
+/// remembered), and, for a user token, its session live.
+#[derive(Clone)]
+pub struct Authenticator {
+    verifier: Arc<TokenVerifier>,
+    verified: Arc<Verified>,
+    sessions: Arc<Sessions>,
+    edge: Arc<Mutex<Option<(String, Instant)>>>,
+}
+
+/// How long a verified edge token is taken on trust again without a new
+/// signature check (the gateway reuses one for minutes).
+const EDGE_MEMORY: Duration = Duration::from_secs(30);
+
+impl Authenticator {
+    pub fn new(verifier: Arc<TokenVerifier>, sessions: Arc<Sessions>) -> Self {
+        Self {
+            verifier,
+            verified: Arc::new(Verified::default()),
+            sessions,
+            edge: Arc::default(),
+        }
+    }
+
+    /// The same checks over another session source (the user service
+    /// answers session checks from its own store).
+    pub fn with_sessions(&self, sessions: Arc<Sessions>) -> Self {
+        Self {
+            sessions,
+            ..self.clone()
+        }
+    }
+
+    pub fn verifier(&self) -> &Arc<TokenVerifier> {
+        &self.verifier
+    }
+
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
+    }
+
+    /// Verifies `token`; a user token's session must be live.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
+        let principal = self.verified.verify(&self.verifier, token)?;
+        if let Principal::User(user) = &principal {
+            self.sessions.check(user).await?;
+        }
+        Ok(principal)
+    }
+
+    /// Whether `token` is the gateway's edge identity.
+    pub fn is_edge(&self, token: &str) -> bool {
+        let mut last = self.edge.lock().expect("edge memory poisoned");
+        if let Some((known, at)) = last.as_ref()
+            && known == token
+            && at.elapsed() < EDGE_MEMORY
+        {
+            return true;
+        }
+        let valid = self.verifier.verify_edge(token);
+        if valid {
+            *last = Some((token.to_string(), Instant::now()));
+        }
+        valid
+    }
+}
+
+/// A tower layer that authenticates bearer tokens on every request.
 ///
 /// A request without a token passes through with no principal (handlers of
 /// public calls such as login accept that; others refuse it with
-/// TOKEN_MISSING); a request with a bad token is answered UNAUTHENTICATED here.
+/// TOKEN_MISSING); a request with a bad token, or a user token whose
+/// session has ended, is answered UNAUTHENTICATED here. The [`forwarded`]
+/// headers are dropped unless the gateway's edge identity vouches for them.
 #[derive(Clone)]
 pub struct AuthLayer {
-    verifier: Arc<TokenVerifier>,
+    auth: Authenticator,
 }
 
 impl AuthLayer {
-    pub fn new(verifier: Arc<TokenVerifier>) -> Self {
-        Self { verifier }
+    pub fn new(auth: Authenticator) -> Self {
+        Self { auth }
     }
 }
 
@@ -542,7 +773,7 @@ impl<S> tower::Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuthService {
             inner,
-            verifier: self.verifier.clone(),
+            auth: self.auth.clone(),
         }
     }
 }
@@ -550,15 +781,19 @@ impl<S> tower::Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct AuthService<S> {
     inner: S,
-    verifier: Arc<TokenVerifier>,
+    auth: Authenticator,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -569,18 +804,33 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let verdict = bearer_token(request.headers()).map(|t| self.verifier.verify(t));
-        match verdict {
-            Some(Err(error)) => {
-                let status = Status::from(error);
-                Box::pin(async move { Ok(status.into_http()) })
+        let vouched = request
+            .headers()
+            .get(forwarded::EDGE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| self.auth.is_edge(t));
+        if !vouched {
+            for name in forwarded::ALL {
+                request.headers_mut().remove(name);
             }
-            Some(Ok(principal)) => {
-                request.extensions_mut().insert(principal);
-                Box::pin(self.inner.call(request))
-            }
-            None => Box::pin(self.inner.call(request)),
         }
+        // The service that was polled ready serves this call; a clone
+        // takes its place for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(token) = bearer_token(request.headers()).map(str::to_string) else {
+            return Box::pin(inner.call(request));
+        };
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            match auth.authenticate(&token).await {
+                Ok(principal) => {
+                    request.extensions_mut().insert(principal);
+                    inner.call(request).await
+                }
+                Err(error) => Ok(Status::from(error).into_http()),
+            }
+        })
     }
 }
 
@@ -601,6 +851,7 @@ mod tests {
             id: 7,
             username: "alice".into(),
             roles: vec![Role::Researcher],
+            session_id: "0190c6a4-session".into(),
         }
     }
 
@@ -618,6 +869,7 @@ mod tests {
             iat: now_secs(),
             roles: vec![Role::Admin],
             username: "alice".into(),
+            sid: "0190c6a4-session".into(),
         }
     }
 
@@ -625,8 +877,74 @@ mod tests {
     fn valid_user_token_is_accepted() {
         let (_, _, issuer, verifier) = setup();
         let (token, expires_in) = issuer.issue(&alice()).unwrap();
-        assert_eq!(expires_in, 24 * 3600);
+        assert_eq!(expires_in, 15 * 60);
         assert_eq!(verifier.verify(&token), Ok(Principal::User(alice())));
+    }
+
+    #[test]
+    fn a_user_token_without_a_session_is_refused() {
+        let (config, keys, _, verifier) = setup();
+        let mut claims = claims_for(&config, now_secs() + 600);
+        claims.sid = String::new();
+        let token = sign(&claims, keys.user_signing.as_ref().unwrap(), USER_KID);
+        assert_eq!(
+            verifier.verify(&token),
+            Err(AuthError::Invalid("missing sid".into()))
+        );
+    }
+
+    #[test]
+    fn expiry_leeway_is_the_configured_few_seconds() {
+        let (config, keys, _, verifier) = setup();
+        assert_eq!(config.auth.clock_leeway, Duration::from_secs(5));
+        let pair = keys.user_signing.as_ref().unwrap();
+        let within = sign(&claims_for(&config, now_secs() - 2), pair, USER_KID);
+        assert!(verifier.verify(&within).is_ok());
+        // The library's default leeway would take this one (60 s).
+        let past = sign(&claims_for(&config, now_secs() - 20), pair, USER_KID);
+        assert_eq!(verifier.verify(&past), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn the_edge_identity_is_neither_a_service_nor_a_user() {
+        let (config, keys, issuer, verifier) = setup();
+        let edge = EdgeIdentity::new(&keys, &config).unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(forwarded::CLIENT_ADDRESS, "6.6.6.6".parse().unwrap());
+        headers.insert("x-forwarded-for", "6.6.6.6".parse().unwrap());
+        headers.insert("user-agent", "curl/8".parse().unwrap());
+        edge.stamp(&mut headers, Some("10.1.2.3".parse().unwrap()));
+        assert_eq!(headers[forwarded::CLIENT_ADDRESS], "10.1.2.3");
+        assert_eq!(headers[forwarded::CLIENT_USER_AGENT], "curl/8");
+        assert!(headers.get("x-forwarded-for").is_none());
+        let token = headers[forwarded::EDGE].to_str().unwrap();
+        assert!(verifier.verify_edge(token));
+        assert!(matches!(verifier.verify(token), Err(AuthError::Invalid(_))));
+        let service = ServiceIdentity::new(ServiceName::Jobs, &keys, &config).unwrap();
+        assert!(!verifier.verify_edge(&service.token()));
+        let (user, _) = issuer.issue(&alice()).unwrap();
+        assert!(!verifier.verify_edge(&user));
+    }
+
+    #[test]
+    fn verified_tokens_are_remembered_and_forged_ones_refused() {
+        let (_, _, issuer, verifier) = setup();
+        let (token, _) = issuer.issue(&alice()).unwrap();
+        let verified = Verified::default();
+        assert_eq!(
+            verified.verify(&verifier, &token),
+            Ok(Principal::User(alice()))
+        );
+        assert_eq!(verified.len(), 1);
+        assert_eq!(
+            verified.verify(&verifier, &token),
+            Ok(Principal::User(alice()))
+        );
+        assert!(expiry(&token).unwrap() > now_secs());
+        // A token differing in its signature is checked, not remembered.
+        let forged = format!("{}x", &token[..token.len() - 1]);
+        assert!(verified.verify(&verifier, &forged).is_err());
+        assert_eq!(verified.len(), 1);
     }
 
     #[test]
@@ -740,10 +1058,11 @@ mod tests {
     #[test]
     fn keys_are_created_once_and_reloaded() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
+        let mut config = Config {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
+        config.auth.generate_missing_keys = true;
         let first = Keys::load(&config, true).unwrap();
         let again = Keys::load(&config, false).unwrap();
         assert_eq!(first.service.public_pem, again.service.public_pem);
@@ -757,14 +1076,12 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        // The default refuses to start without its keys.
         let strict = Config {
             data_dir: tempfile::tempdir().unwrap().path().to_path_buf(),
-            auth: crate::config::AuthConfig {
-                generate_missing_keys: false,
-                ..Default::default()
-            },
             ..Config::default()
         };
+        assert!(!strict.auth.generate_missing_keys);
         assert!(Keys::load(&strict, true).is_err());
     }
 }

@@ -61,9 +61,22 @@ pub struct AuthConfig {
     pub issuer: String,
     /// `aud` of user tokens.
     pub audience: String,
-    /// Lifetime of a user token.
+    /// Lifetime of a user access token. Short: a client renews it with the
+    /// session's refresh token.
     #[serde(with = "humantime_serde")]
     pub token_ttl: Duration,
+    /// Lifetime of a session (its refresh tokens) from sign-in; sign in
+    /// again after it.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// How long a service trusts that a session it checked is still live
+    /// when it hears no event saying otherwise (a bound on how late a
+    /// revocation takes effect if an event is lost).
+    #[serde(with = "humantime_serde")]
+    pub session_check_ttl: Duration,
+    /// Clock skew tolerated when checking a token's `exp` (and `nbf`).
+    #[serde(with = "humantime_serde")]
+    pub clock_leeway: Duration,
     /// Lifetime of an internal service-identity token.
     #[serde(with = "humantime_serde")]
     pub service_token_ttl: Duration,
@@ -77,8 +90,9 @@ pub struct AuthConfig {
     /// shared by the services of one deployment and never by users.
     /// Default: `<data_dir>/keys/service-identity.pem`.
     pub service_key_file: Option<PathBuf>,
-    /// Create missing key files on start (the embedded default). Turn off in
-    /// production so that a missing key is an error rather than a new identity.
+    /// Create missing key files on start (`--dev` turns it on). Off by
+    /// default, so that a production process missing its keys refuses to
+    /// start instead of signing with a new identity no replica accepts.
     pub generate_missing_keys: bool,
 }
 
@@ -88,8 +102,13 @@ pub struct AuthConfig {
 pub struct UserConfig {
     /// Whether anyone may register (`Register`); admins can always create users.
     pub allow_registration: bool,
-    /// Failed logins (per account, and per client address) before refusals start.
+    /// Failed logins for one account from one client address before that
+    /// address is refused for that account (the account's owner, elsewhere,
+    /// is not).
     pub login_max_failures: u32,
+    /// Failed logins from one client address, whatever the accounts, before
+    /// the address is refused (password spraying).
+    pub login_max_failures_per_address: u32,
     /// How long refusals last once the limit is reached; each further failure
     /// doubles it, up to 16 times this value.
     #[serde(with = "humantime_serde")]
@@ -115,6 +134,7 @@ impl Default for UserConfig {
         Self {
             allow_registration: true,
             login_max_failures: 5,
+            login_max_failures_per_address: 20,
             login_lockout: Duration::from_secs(60),
             login_window: Duration::from_secs(15 * 60),
             credential_keys: None,
@@ -393,12 +413,15 @@ impl Default for AuthConfig {
         Self {
             issuer: "fip".into(),
             audience: "fip".into(),
-            token_ttl: Duration::from_secs(24 * 3600),
+            token_ttl: Duration::from_secs(15 * 60),
+            session_ttl: Duration::from_secs(14 * 24 * 3600),
+            session_check_ttl: Duration::from_secs(10),
+            clock_leeway: Duration::from_secs(5),
             service_token_ttl: Duration::from_secs(300),
             signing_key_file: None,
             verifying_key_file: None,
             service_key_file: None,
-            generate_missing_keys: true,
+            generate_missing_keys: false,
         }
     }
 }
@@ -649,6 +672,14 @@ impl Config {
     pub fn keys_dir(&self) -> PathBuf {
         self.data_dir.join("keys")
     }
+
+    /// The namespace of this deployment's Redis keys and channels:
+    /// `database_schema_prefix` with its trailing `_` turned into `:`
+    /// (`fip:` by default), so the processes of one deployment share them
+    /// and deployments (or test platforms) sharing one Redis do not.
+    pub fn redis_key_prefix(&self) -> String {
+        format!("{}:", self.database_schema_prefix.trim_end_matches('_'))
+    }
 }
 
 fn describe_figment_error(error: figment::Error) -> String {
@@ -697,7 +728,9 @@ mod tests {
         Jail::expect_with(|jail| {
             let config = load(jail, None).unwrap();
             assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
-            assert_eq!(config.auth.token_ttl, Duration::from_secs(86_400));
+            assert_eq!(config.auth.token_ttl, Duration::from_secs(900));
+            assert_eq!(config.auth.session_ttl, Duration::from_secs(14 * 86_400));
+            assert!(!config.auth.generate_missing_keys);
             assert_eq!(config.database_url, None);
             assert_eq!(config.log_format, LogFormat::Text);
             Ok(())

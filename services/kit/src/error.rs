@@ -76,7 +76,7 @@ impl ApiError {
         Self::new(
             Code::NotFound,
             ErrorReason::NotFound,
-            format!("{what} not found"),
+            format!("{} not found", bounded(&what.to_string())),
         )
     }
 
@@ -156,20 +156,47 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// Longest text of a client's input an error echoes (in its message, a
+/// metadata value, a field name): errors travel in HTTP/2 trailers, whose
+/// size is limited, and a 6,000-character id echoed whole broke the
+/// answer itself.
+pub const MAX_ECHO_CHARS: usize = 128;
+
+/// `text` cut to [`MAX_ECHO_CHARS`] characters, marked when cut.
+pub fn bounded(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes)", &text[..end], text.len()),
+    }
+}
+
+/// Messages are longer than echoed values (they explain), but bounded too.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         let mut details = ErrorDetails::new();
-        details.set_error_info(reason_str(error.reason), ERROR_DOMAIN, error.metadata);
+        let metadata: HashMap<String, String> = error
+            .metadata
+            .into_iter()
+            .map(|(key, value)| (bounded(&key), bounded(&value)))
+            .collect();
+        details.set_error_info(reason_str(error.reason), ERROR_DOMAIN, metadata);
         if !error.violations.is_empty() {
             details.set_bad_request(
                 error
                     .violations
                     .into_iter()
-                    .map(|(field, description)| FieldViolation::new(field, description))
+                    .take(50)
+                    .map(|(field, description)| FieldViolation::new(bounded(&field), description))
                     .collect::<Vec<_>>(),
             );
         }
-        Status::with_error_details(error.code, error.message, details)
+        let message = match error.message.char_indices().nth(MAX_MESSAGE_CHARS) {
+            None => error.message,
+            Some((end, _)) => format!("{}…", &error.message[..end]),
+        };
+        Status::with_error_details(error.code, message, details)
     }
 }
 
@@ -195,10 +222,14 @@ impl Violations {
         }
     }
 
-    /// An optional text field of at most `max` characters.
+    /// An optional one-line text field of at most `max` characters, with
+    /// no control characters (NUL, line breaks, escapes: PostgreSQL cannot
+    /// store NUL, and the others forge lines in logs and listings).
     pub fn max_len(&mut self, field: &str, value: &str, max: usize) {
         if value.chars().count() > max {
             self.add(field, format!("must be at most {max} characters"));
+        } else if value.chars().any(char::is_control) {
+            self.add(field, "must not contain control characters");
         }
     }
 
@@ -225,6 +256,25 @@ impl Violations {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn echoed_input_is_bounded_on_the_wire() {
+        let id = "a".repeat(30_000);
+        let status = Status::from(
+            ApiError::not_found(format!("job {id}"))
+                .with_metadata("resource_id", &id)
+                .with_metadata(id.clone(), "x"),
+        );
+        assert!(status.message().len() < 200, "{}", status.message().len());
+        let back = ApiError::from_status(&status).unwrap();
+        assert!(back.metadata["resource_id"].len() < 200);
+        assert!(back.metadata["resource_id"].ends_with("(30000 bytes)"));
+        assert!(back.metadata.keys().all(|k| k.len() < 200));
+        let huge = Status::from(ApiError::invalid_field(id.clone(), id.clone()));
+        assert!(huge.message().len() <= 1024 + 3);
+        let short = Status::from(ApiError::not_found("job 01"));
+        assert_eq!(short.message(), "job 01 not found");
+    }
+
     use super::*;
 
     #[test]

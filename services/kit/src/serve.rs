@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
@@ -11,10 +13,14 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tower_http::classify::{GrpcCode, GrpcErrorsAsFailures, SharedClassifier};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, OnEos, OnResponse, TraceLayer};
 
-use crate::auth::{AuthLayer, Keys, ServiceIdentity, TokenVerifier};
+use crate::auth::{AuthLayer, Authenticator, Keys, ServiceIdentity, TokenVerifier};
 use crate::config::Config;
+use crate::events::Bus;
 use crate::mesh::{Peers, ServiceName, http2};
+use crate::sessions::{RemoteSessions, SessionSource, Sessions};
 use crate::streams::StrictStreamEndLayer;
 
 /// What a service hands to the host: its routes and the fully-qualified
@@ -23,6 +29,9 @@ pub struct Hosted {
     pub name: ServiceName,
     pub routes: Routes,
     pub grpc_services: Vec<&'static str>,
+    /// Where this service learns whether a session is live, when not from
+    /// the user service over the mesh (the user service itself).
+    pub sessions: Option<Arc<Sessions>>,
 }
 
 /// Everything a service needs to start.
@@ -34,26 +43,43 @@ pub struct Context {
     /// This service's own identity for calls to its peers.
     pub identity: Arc<ServiceIdentity>,
     pub peers: Peers,
+    /// The process's event bus, shared by the services it hosts.
+    pub bus: Bus,
+    /// Checks tokens and their sessions (asking the user service).
+    pub auth: Authenticator,
     /// Cancelled when the process shuts down; background tasks stop on it.
     pub shutdown: CancellationToken,
 }
 
 impl Context {
+    /// The context of service `name`; `bus` is the process's (shared by
+    /// every service it hosts, so that an event is in force in all of them
+    /// when its publisher goes on).
     pub fn new(
         name: ServiceName,
         config: Arc<Config>,
         keys: Keys,
         peers: Peers,
+        bus: Bus,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let verifier = Arc::new(TokenVerifier::new(&keys, &config)?);
         let identity = Arc::new(ServiceIdentity::new(name, &keys, &config)?);
+        let remote = RemoteSessions::new(peers.channel(ServiceName::User), identity.clone());
+        let sessions = Sessions::new(
+            Arc::new(remote),
+            config.auth.session_check_ttl,
+            &bus,
+            &shutdown,
+        );
         Ok(Self {
+            auth: Authenticator::new(verifier.clone(), sessions),
             config,
             keys,
             verifier,
             identity,
             peers,
+            bus,
             shutdown,
         })
     }
@@ -64,6 +90,25 @@ impl Context {
             identity: Arc::new(ServiceIdentity::new(name, &self.keys, &self.config)?),
             ..self.clone()
         })
+    }
+
+    /// Sessions answered by `source` instead of the user service, kept
+    /// current by this process's events (the user service's own).
+    pub fn sessions_from(&self, source: Arc<dyn SessionSource>) -> Arc<Sessions> {
+        Sessions::new(
+            source,
+            self.config.auth.session_check_ttl,
+            &self.bus,
+            &self.shutdown,
+        )
+    }
+
+    /// The authenticator for `hosted`: its own sessions when it has them.
+    pub fn authenticator_for(&self, hosted: &Hosted) -> Authenticator {
+        match &hosted.sessions {
+            Some(sessions) => self.auth.with_sessions(sessions.clone()),
+            None => self.auth.clone(),
+        }
     }
 }
 
@@ -84,7 +129,7 @@ pub fn reflection_routes(routes: Routes, descriptor_set: &[u8]) -> anyhow::Resul
 pub async fn serve(
     listener: TcpListener,
     hosted: Hosted,
-    verifier: Arc<TokenVerifier>,
+    auth: Authenticator,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -107,9 +152,9 @@ pub async fn serve(
         .initial_stream_window_size(Some(http2::STREAM_WINDOW_BYTES))
         .initial_connection_window_size(Some(http2::CONNECTION_WINDOW_BYTES))
         .max_frame_size(Some(http2::MAX_FRAME_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_grpc())
+        .layer(call_log())
         .layer(StrictStreamEndLayer)
-        .layer(AuthLayer::new(verifier))
+        .layer(AuthLayer::new(auth))
         .add_routes(routes)
         // Small request/answer exchanges must not wait for Nagle's algorithm
         // (tonic ignores `tcp_nodelay` when handed a listener).
@@ -120,6 +165,83 @@ pub async fn serve(
         .await?;
     tracing::debug!(service = %hosted.name, "stopped");
     Ok(())
+}
+
+/// gRPC codes that report the caller's mistake or situation (a wrong
+/// password, an unknown id, a refusal), not a failure of the service.
+const CLIENT_CODES: [GrpcCode; 10] = [
+    GrpcCode::Cancelled,
+    GrpcCode::InvalidArgument,
+    GrpcCode::NotFound,
+    GrpcCode::AlreadyExists,
+    GrpcCode::PermissionDenied,
+    GrpcCode::ResourceExhausted,
+    GrpcCode::FailedPrecondition,
+    GrpcCode::Aborted,
+    GrpcCode::OutOfRange,
+    GrpcCode::Unauthenticated,
+];
+
+type CallLog = TraceLayer<
+    SharedClassifier<GrpcErrorsAsFailures>,
+    DefaultMakeSpan,
+    (),
+    Answered,
+    (),
+    Answered,
+    DefaultOnFailure,
+>;
+
+/// The log of the calls a service answers: a span per call (its method),
+/// a DEBUG line for each answer with its gRPC code, and an ERROR line only
+/// when the service itself failed (INTERNAL, UNKNOWN, UNAVAILABLE,
+/// DEADLINE_EXCEEDED, UNIMPLEMENTED, DATA_LOSS): a client's error is not
+/// the operator's alarm.
+pub fn call_log() -> CallLog {
+    let classifier = CLIENT_CODES.into_iter().fold(
+        GrpcErrorsAsFailures::new(),
+        GrpcErrorsAsFailures::with_success,
+    );
+    TraceLayer::new(SharedClassifier::new(classifier))
+        .make_span_with(DefaultMakeSpan::new())
+        .on_request(())
+        .on_response(Answered)
+        .on_body_chunk(())
+        .on_eos(Answered)
+        .on_failure(DefaultOnFailure::new().level(tracing::Level::ERROR))
+}
+
+/// Logs a call's gRPC code at DEBUG, from a trailers-only answer's
+/// headers or from the trailers.
+#[derive(Clone, Copy)]
+pub struct Answered;
+
+fn grpc_code(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get("grpc-status").and_then(|v| v.to_str().ok())
+}
+
+impl<B> OnResponse<B> for Answered {
+    fn on_response(self, response: &http::Response<B>, latency: Duration, _: &tracing::Span) {
+        if let Some(code) = grpc_code(response.headers()) {
+            tracing::debug!(
+                grpc_status = code,
+                latency_us = latency.as_micros() as u64,
+                "answered"
+            );
+        }
+    }
+}
+
+impl OnEos for Answered {
+    fn on_eos(self, trailers: Option<&http::HeaderMap>, duration: Duration, _: &tracing::Span) {
+        if let Some(code) = trailers.and_then(grpc_code) {
+            tracing::debug!(
+                grpc_status = code,
+                stream_us = duration.as_micros() as u64,
+                "answered"
+            );
+        }
+    }
 }
 
 async fn set_all(reporter: &HealthReporter, names: &[&'static str], status: ServingStatus) {
@@ -155,5 +277,72 @@ pub async fn wait_for_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!("interrupted, shutting down"),
         _ = term => tracing::info!("terminated, shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tower::{Layer, ServiceExt};
+
+    /// Log output, captured.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What the call log writes for an answer with `status`, at `level` and above.
+    async fn logged(status: tonic::Status, level: tracing::Level) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(level)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let service =
+            call_log().layer(tower::service_fn(
+                move |_: http::Request<tonic::body::Body>| {
+                    let status = status.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(status.into_http::<tonic::body::Body>())
+                    }
+                },
+            ));
+        let request = http::Request::post("/fip.user.v1.UserService/Login")
+            .body(tonic::body::Body::empty())
+            .unwrap();
+        service.oneshot(request).await.unwrap();
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_clients_error_is_no_error_of_the_service() {
+        for status in [
+            tonic::Status::unauthenticated("wrong password"),
+            tonic::Status::not_found("job x not found"),
+            tonic::Status::invalid_argument("bad"),
+        ] {
+            let code = status.code() as i32;
+            assert_eq!(logged(status.clone(), tracing::Level::WARN).await, "");
+            let debug = logged(status, tracing::Level::DEBUG).await;
+            assert!(
+                debug.contains(&format!("grpc_status=\"{code}\"")),
+                "{debug}"
+            );
+            assert!(debug.contains("/fip.user.v1.UserService/Login"), "{debug}");
+        }
+        let failure = logged(tonic::Status::internal("boom"), tracing::Level::WARN).await;
+        assert!(failure.contains("ERROR"), "{failure}");
     }
 }

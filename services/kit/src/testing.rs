@@ -11,8 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Keys, Role, TokenIssuer, UserPrincipal};
 use crate::config::Config;
+use crate::error::ApiError;
+use crate::events::Bus;
 use crate::mesh::{Peers, ServiceName};
 use crate::serve::{self, Context, Hosted};
+use crate::sessions::SessionSource;
 
 /// A running in-process service.
 pub struct TestService {
@@ -35,12 +38,8 @@ pub async fn spawn(hosted: Hosted, ctx: &Context) -> anyhow::Result<TestService>
     let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     let shutdown = ctx.shutdown.child_token();
-    let handle = tokio::spawn(serve::serve(
-        listener,
-        hosted,
-        ctx.verifier.clone(),
-        shutdown.clone(),
-    ));
+    let auth = ctx.authenticator_for(&hosted);
+    let handle = tokio::spawn(serve::serve(listener, hosted, auth, shutdown.clone()));
     Ok(TestService {
         addr,
         url: format!("http://{addr}"),
@@ -50,15 +49,34 @@ pub async fn spawn(hosted: Hosted, ctx: &Context) -> anyhow::Result<TestService>
 }
 
 /// A context with fresh in-memory keys and the given peers, for `name`.
+///
+/// Sessions are the user service's, which a test of another service alone
+/// does not run: here every session of a validly signed token counts as
+/// live (the platform's end-to-end tests check revocation for real).
 pub fn context(name: ServiceName, config: Config, peers: Peers) -> Context {
-    Context::new(
+    let mut ctx = Context::new(
         name,
         Arc::new(config),
         Keys::ephemeral(),
         peers,
+        Bus::local(),
         CancellationToken::new(),
     )
-    .expect("ephemeral keys always load")
+    .expect("ephemeral keys always load");
+    ctx.auth = ctx
+        .auth
+        .with_sessions(ctx.sessions_from(Arc::new(EverySessionLive)));
+    ctx
+}
+
+/// A session source for tests of one service: every session is live.
+pub struct EverySessionLive;
+
+#[async_trait::async_trait]
+impl SessionSource for EverySessionLive {
+    async fn is_live(&self, _user_id: i64, _session_id: &str) -> Result<bool, ApiError> {
+        Ok(true)
+    }
 }
 
 /// Signs a user token with the context's user key.
@@ -76,6 +94,7 @@ pub fn user_token(ctx: &Context, id: i64, username: &str, roles: &[Role]) -> Str
             id,
             username: username.into(),
             roles: roles.to_vec(),
+            session_id: uuid::Uuid::now_v7().to_string(),
         })
         .expect("signing succeeds")
         .0

@@ -165,6 +165,7 @@ pub async fn start(ctx: &Context) -> anyhow::Result<Hosted> {
     };
     Ok(Hosted {
         name: ServiceName::Monitor,
+        sessions: None,
         routes: Routes::new(MonitorServiceServer::new(api)),
         grpc_services: vec![MonitorServiceServer::<MonitorApi>::NAME],
     })

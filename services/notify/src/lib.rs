@@ -72,6 +72,7 @@ pub fn hosted(notify: Arc<Notify>) -> Hosted {
     let api = NotifyApi::new(notify);
     Hosted {
         name: ServiceName::Notify,
+        sessions: None,
         routes: Routes::new(NotificationServiceServer::new(api.clone()))
             .add_service(NotificationInternalServiceServer::new(api)),
         grpc_services: vec![

@@ -66,6 +66,7 @@ pub async fn start(ctx: &Context) -> anyhow::Result<Hosted> {
 pub fn hosted(registry: Arc<Registry>) -> Hosted {
     Hosted {
         name: ServiceName::Registry,
+        sessions: None,
         routes: Routes::new(RegistryServiceServer::new(RegistryApi::new(registry))),
         grpc_services: vec![RegistryServiceServer::<RegistryApi>::NAME],
     }

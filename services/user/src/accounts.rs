@@ -1,20 +1,34 @@
 //! Accounts: registration, login with failed-login throttling, passwords,
 //! profiles, roles and activation.
+//!
+//! Throttling follows OWASP's advice against lockouts that an attacker can
+//! turn on the account's owner: failures are counted per (account, client
+//! address) pair and per client address, never per account alone. Five
+//! failures for one account from one address refuse that address for that
+//! account for a minute, doubling with each further attempt up to 16
+//! minutes; twenty failures from one address, whatever the accounts
+//! (password spraying), refuse the address. The owner signing in from an
+//! address that has not failed is never refused. Every attempt is counted
+//! before its password is checked, atomically, so concurrent guesses cannot
+//! slip past the limit, and attempts during a refusal are counted too.
+//! Repeated failures are also slowed (250 ms each, at most 2 s).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use fip_kit::Violations;
-use fip_kit::auth::{Role, TokenIssuer, UserPrincipal};
+use fip_kit::auth::{Role, UserPrincipal};
 use fip_kit::config::UserConfig;
 use fip_kit::db::now_millis;
 
 use crate::audit::{Caller, Event, action, outcome};
 use crate::error::{UserError, check};
 use crate::password;
-use crate::store::{NewUser, ProfileChanges, Store, Throttle, UserFilter, UserRecord};
+use crate::sessions::{SessionBook, Tokens, reason};
+use crate::store::{NewUser, ProfileChanges, Store, UserFilter, UserRecord};
 
-const SCOPE_ACCOUNT: &str = "account";
+/// Throttle scopes: an account seen from one address, and an address.
+const SCOPE_ACCOUNT_ADDRESS: &str = "account_address";
 const SCOPE_ADDRESS: &str = "address";
 
 /// What a new account is made of.
@@ -29,18 +43,24 @@ pub struct Registration {
     pub department: String,
 }
 
-/// A successful login.
+/// A successful login: the new session's tokens and the account.
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub access_token: String,
-    pub expires_in: u64,
+    pub tokens: Tokens,
     pub user: UserRecord,
 }
 
 pub struct Accounts {
     store: Arc<dyn Store>,
-    issuer: TokenIssuer,
+    sessions: Arc<SessionBook>,
     settings: UserConfig,
+}
+
+/// One throttled subject of a login attempt, and its limit.
+struct Subject {
+    scope: &'static str,
+    key: String,
+    max_failures: i64,
 }
 
 fn valid_username(name: &str) -> bool {
@@ -81,12 +101,16 @@ fn check_profile(v: &mut Violations, email: Option<&str>, names: [(&str, Option<
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, issuer: TokenIssuer, settings: UserConfig) -> Self {
+    pub fn new(store: Arc<dyn Store>, sessions: Arc<SessionBook>, settings: UserConfig) -> Self {
         Self {
             store,
-            issuer,
+            sessions,
             settings,
         }
+    }
+
+    pub fn sessions(&self) -> &Arc<SessionBook> {
+        &self.sessions
     }
 
     pub(crate) fn check_registration(r: &Registration) -> Result<(), UserError> {
@@ -138,56 +162,67 @@ impl Accounts {
         Ok(user)
     }
 
-    async fn refused_until(
-        &self,
-        subjects: &[(&str, String)],
-        now: i64,
-    ) -> Result<Option<i64>, UserError> {
-        let mut until = None;
-        for (scope, subject) in subjects {
-            if let Some(t) = self.store.throttle(scope, subject).await?
-                && t.locked_until > now
-            {
-                until = Some(until.unwrap_or(0).max(t.locked_until));
-            }
-        }
-        Ok(until)
+    /// The subjects a login attempt for `account` from `caller` counts
+    /// against.
+    fn subjects(&self, caller: &Caller, account: &str) -> [Subject; 2] {
+        let address = if caller.client_address.is_empty() {
+            "unknown"
+        } else {
+            caller.client_address.as_str()
+        };
+        [
+            Subject {
+                scope: SCOPE_ACCOUNT_ADDRESS,
+                key: format!("{account}|{address}"),
+                max_failures: i64::from(self.settings.login_max_failures),
+            },
+            Subject {
+                scope: SCOPE_ADDRESS,
+                key: address.to_string(),
+                max_failures: i64::from(self.settings.login_max_failures_per_address),
+            },
+        ]
     }
 
-    /// Counts a failure for each subject; returns the highest failure count.
-    async fn count_failure(&self, subjects: &[(&str, String)], now: i64) -> Result<i64, UserError> {
-        let window = self.settings.login_window.as_millis() as i64;
-        let max = i64::from(self.settings.login_max_failures);
+    /// Counts the attempt against every subject; refuses it when one is
+    /// over its limit or refused already. Returns the highest count.
+    async fn admit(&self, subjects: &[Subject], now: i64) -> Result<i64, UserError> {
+        let window_start = now - self.settings.login_window.as_millis() as i64;
         let lockout = self.settings.login_lockout.as_millis() as i64;
         let mut highest = 0;
-        for (scope, subject) in subjects {
-            let previous = self.store.throttle(scope, subject).await?;
-            let mut state = match previous {
-                Some(t) if t.first_failure_at >= now - window => Throttle {
-                    failures: t.failures + 1,
-                    ..t
-                },
-                _ => Throttle {
-                    failures: 1,
-                    first_failure_at: now,
-                    locked_until: 0,
-                },
-            };
-            if state.failures >= max {
-                let doublings = (state.failures - max).min(4) as u32;
-                state.locked_until = now + lockout * (1 << doublings);
-            }
+        let mut refused_until = None::<i64>;
+        for subject in subjects {
+            let state = self
+                .store
+                .count_attempt(subject.scope, &subject.key, now, window_start)
+                .await?;
             highest = highest.max(state.failures);
-            self.store.put_throttle(scope, subject, state).await?;
+            let mut until = state.locked_until;
+            if state.failures > subject.max_failures {
+                // Over the limit (attempts during a refusal count, and each
+                // doubles the next refusal).
+                let doublings = (state.failures - subject.max_failures - 1).min(4) as u32;
+                until = until.max(now + lockout * (1 << doublings));
+                self.store
+                    .lock_throttle(subject.scope, &subject.key, until)
+                    .await?;
+            }
+            if until > now {
+                refused_until = Some(refused_until.unwrap_or(0).max(until));
+            }
         }
-        Ok(highest)
+        match refused_until {
+            Some(until) => Err(UserError::LoginThrottled {
+                retry_after_seconds: ((until - now) + 999) / 1000,
+            }),
+            None => Ok(highest),
+        }
     }
 
-    /// Checks a username (or email) and password and issues a token.
+    /// Checks a username (or email) and password and starts a session.
     ///
     /// Unknown users and wrong passwords get the same answer after the same
-    /// work; repeated failures per account and per client address are slowed
-    /// down, then refused for a while, even with the right password.
+    /// work; see the module's documentation for the throttling.
     pub async fn login(
         &self,
         caller: &Caller,
@@ -201,24 +236,33 @@ impl Accounts {
         }
         check(v)?;
         let now = now_millis();
-        let mut subjects = vec![(SCOPE_ACCOUNT, login.trim().to_lowercase())];
-        if !caller.client_address.is_empty() {
-            subjects.push((SCOPE_ADDRESS, caller.client_address.clone()));
-        }
-        if let Some(until) = self.refused_until(&subjects, now).await? {
-            let retry_after_seconds = ((until - now) + 999) / 1000;
-            return Err(UserError::LoginThrottled {
-                retry_after_seconds,
-            });
-        }
         let user = self.store.user_by_login(login.trim()).await?;
+        // Keyed on the account, so that its username and its email are one
+        // subject; an unknown login is keyed on what was typed.
+        let account = match &user {
+            Some(user) => format!("user:{}", user.id),
+            None => format!("login:{}", login.trim().to_lowercase()),
+        };
+        let subjects = self.subjects(caller, &account);
+        let attempts = match self.admit(&subjects, now).await {
+            Ok(attempts) => attempts,
+            Err(refused) => {
+                let mut event = Event::new(caller, action::LOGIN, outcome::DENIED)
+                    .actor(login.trim())
+                    .reason("LOGIN_THROTTLED");
+                if let Some(user) = &user {
+                    event = event.about(user.id);
+                }
+                event.record(self.store.as_ref()).await?;
+                return Err(refused);
+            }
+        };
         let hash = user
             .as_ref()
             .map(|u| u.password_hash.clone())
             .unwrap_or_else(|| password::decoy_hash().to_string());
         let matches = password::verify(password.to_string(), hash).await && user.is_some();
         let Some(user) = user.filter(|_| matches) else {
-            let failures = self.count_failure(&subjects, now).await?;
             let mut event = Event::new(caller, action::LOGIN, outcome::FAILURE)
                 .actor(login.trim())
                 .reason("LOGIN_FAILED");
@@ -227,10 +271,19 @@ impl Accounts {
             }
             event.record(self.store.as_ref()).await?;
             // Slow down repeated failures: 250 ms per failure, at most 2 s.
-            let delay = Duration::from_millis((failures as u64 * 250).min(2000));
+            let delay = Duration::from_millis((attempts as u64 * 250).min(2000));
             tokio::time::sleep(delay).await;
             return Err(UserError::LoginFailed);
         };
+        // A success clears this address's failures for this account, and
+        // takes back its attempt from the address's count (but not the
+        // address's other failures: an attacker's own account must not wash
+        // a spraying address clean).
+        let [pair, address] = &subjects;
+        self.store.clear_throttle(pair.scope, &pair.key).await?;
+        self.store
+            .forgive_attempt(address.scope, &address.key)
+            .await?;
         if !user.is_active {
             Event::new(caller, action::LOGIN, outcome::DENIED)
                 .about(user.id)
@@ -240,28 +293,19 @@ impl Accounts {
                 .await?;
             return Err(UserError::AccountDisabled);
         }
-        for (scope, subject) in &subjects {
-            self.store.clear_throttle(scope, subject).await?;
-        }
         self.store.set_last_login(user.id, now).await?;
-        let (access_token, expires_in) = self
-            .issuer
-            .issue(&principal_of(&user))
-            .map_err(|e| UserError::Internal(anyhow::anyhow!("{e}")))?;
+        let tokens = self.sessions.start(caller, &user).await?;
         Event::new(caller, action::LOGIN, outcome::SUCCESS)
             .about(user.id)
             .actor(user.username.clone())
+            .resource("session", &tokens.session_id)
             .record(self.store.as_ref())
             .await?;
         let user = UserRecord {
             last_login: Some(now),
             ..user
         };
-        Ok(Session {
-            access_token,
-            expires_in,
-            user,
-        })
+        Ok(Session { tokens, user })
     }
 
     /// The signed-in user's current record (refused once deactivated).
@@ -305,8 +349,13 @@ impl Accounts {
         }
         let hash = password::hash(new.to_string()).await?;
         self.store.set_password_hash(user.id, &hash).await?;
+        let ended = self
+            .sessions
+            .end_all(&user, Some(&principal.session_id), reason::PASSWORD_CHANGED)
+            .await?;
         Event::new(caller, action::PASSWORD_CHANGED, outcome::SUCCESS)
             .resource("user", user.id)
+            .summary(format!("{ended} other session(s) ended"))
             .record(self.store.as_ref())
             .await
     }
@@ -397,6 +446,7 @@ impl Accounts {
                 resource_type: "user",
                 id: id.to_string(),
             })?;
+        refuse_self(caller, id, "roles")?;
         let mut roles = roles;
         roles.sort();
         roles.dedup();
@@ -404,6 +454,13 @@ impl Accounts {
             self.require_other_admin(&target).await?;
         }
         let user = self.store.set_roles(id, &roles).await?;
+        if user.roles != target.roles {
+            // Tokens carry roles: the user's sessions end, and the new roles
+            // hold from their next sign-in.
+            self.sessions
+                .end_all(&user, None, reason::ROLES_CHANGED)
+                .await?;
+        }
         Event::new(caller, action::ROLES_CHANGED, outcome::SUCCESS)
             .about(id)
             .resource("user", id)
@@ -427,10 +484,16 @@ impl Accounts {
                 resource_type: "user",
                 id: id.to_string(),
             })?;
+        refuse_self(caller, id, "activation")?;
         if !active {
             self.require_other_admin(&target).await?;
         }
         let user = self.store.set_active(id, active).await?;
+        if !active {
+            self.sessions
+                .end_all(&user, None, reason::DEACTIVATED)
+                .await?;
+        }
         let what = if active {
             action::USER_ACTIVATED
         } else {
@@ -490,6 +553,18 @@ impl Accounts {
     }
 }
 
+/// An admin may not change their own roles or activation: another admin
+/// must (so a stolen admin session cannot entrench itself, and an admin
+/// cannot lock themselves out by mistake).
+fn refuse_self(caller: &Caller, id: i64, what: &str) -> Result<(), UserError> {
+    match &caller.user {
+        Some(user) if user.id == id => Err(UserError::SelfAdministration {
+            message: format!("an admin cannot change their own {what}: ask another admin"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Creates an account with `roles` after checking its fields.
 pub async fn create_account(
     store: &dyn Store,
@@ -512,15 +587,6 @@ pub async fn create_account(
         })
         .await?;
     Ok(user)
-}
-
-/// The token claims of a stored user.
-pub fn principal_of(user: &UserRecord) -> UserPrincipal {
-    UserPrincipal {
-        id: user.id,
-        username: user.username.clone(),
-        roles: user.roles.clone(),
-    }
 }
 
 #[cfg(test)]

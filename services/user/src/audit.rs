@@ -41,6 +41,9 @@ pub mod action {
     pub const CREDENTIAL_VERIFIED: &str = "credential_verified";
     pub const CREDENTIAL_ACCESSED: &str = "credential_accessed";
     pub const CREDENTIAL_REJECTED: &str = "credential_rejected";
+    pub const LOGOUT: &str = "logout";
+    pub const SESSION_REVOKED: &str = "session_revoked";
+    pub const SESSION_REFRESHED: &str = "session_refreshed";
 }
 
 pub mod outcome {

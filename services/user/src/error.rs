@@ -27,6 +27,8 @@ pub enum UserError {
     LoginThrottled { retry_after_seconds: i64 },
     #[error("this account is deactivated")]
     AccountDisabled,
+    #[error("the session has ended: sign in again")]
+    SessionEnded,
     #[error("self-registration is turned off: ask an administrator for an account")]
     RegistrationDisabled,
     #[error("{message}")]
@@ -36,6 +38,8 @@ pub enum UserError {
     },
     #[error("this would leave the platform without an active admin")]
     LastAdmin,
+    #[error("{message}")]
+    SelfAdministration { message: String },
     #[error("{message}")]
     ServiceInactive { message: String, service_id: i64 },
     #[error("{message}")]
@@ -100,6 +104,9 @@ impl From<UserError> for ApiError {
                 ErrorReason::AccountDisabled,
                 message,
             ),
+            UserError::SessionEnded => {
+                ApiError::new(Code::Unauthenticated, ErrorReason::SessionEnded, message)
+            }
             UserError::RegistrationDisabled => ApiError::new(
                 Code::PermissionDenied,
                 ErrorReason::RegistrationDisabled,
@@ -109,6 +116,9 @@ impl From<UserError> for ApiError {
                 message,
                 required_role,
             } => ApiError::permission_denied(message).with_metadata("required_role", required_role),
+            UserError::SelfAdministration { message } => {
+                ApiError::permission_denied(message).with_metadata("target", "self")
+            }
             UserError::LastAdmin => {
                 ApiError::new(Code::FailedPrecondition, ErrorReason::LastAdmin, message)
             }

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod error;
 pub mod grpc;
 pub mod password;
+pub mod sessions;
 pub mod store;
 pub mod vault;
 
@@ -35,6 +36,7 @@ use crate::accounts::Accounts;
 use crate::catalog::{Catalog, RegistryCatalog};
 use crate::credentials::Credentials;
 use crate::grpc::UserApi;
+use crate::sessions::{SessionBook, StoredSessions};
 use crate::store::Store;
 use crate::store::sql::SqlStore;
 
@@ -64,17 +66,25 @@ pub struct Domain {
 }
 
 impl Domain {
+    /// The domain over `store`; `live` is told of every session that ends
+    /// (and tells the other services through its bus).
     pub fn new(
         config: &Config,
-        db: Db,
+        store: Arc<dyn Store>,
         issuer: TokenIssuer,
+        live: Arc<fip_kit::sessions::Sessions>,
         catalog: Arc<dyn Catalog>,
     ) -> anyhow::Result<Self> {
-        let store: Arc<dyn Store> = Arc::new(SqlStore::new(db));
         let keys = Arc::new(vault::key_ring(config)?);
         let backends = Backends::new(&http_settings(config))?;
+        let sessions = Arc::new(SessionBook::new(
+            store.clone(),
+            issuer,
+            config.auth.session_ttl,
+            live,
+        ));
         Ok(Self {
-            accounts: Arc::new(Accounts::new(store.clone(), issuer, config.user.clone())),
+            accounts: Arc::new(Accounts::new(store.clone(), sessions, config.user.clone())),
             credentials: Arc::new(Credentials::new(store, keys, catalog, backends)),
         })
     }
@@ -92,6 +102,7 @@ impl Domain {
             .add_service(UserInternalServiceServer::new(api));
         Hosted {
             name: ServiceName::User,
+            sessions: Some(self.accounts.sessions().live().clone()),
             routes,
             grpc_services: vec![
                 UserServiceServer::<UserApi>::NAME,
@@ -126,7 +137,10 @@ pub async fn start(ctx: &Context) -> anyhow::Result<Hosted> {
         .channel(ServiceName::Registry)
         .ok_or_else(|| anyhow::anyhow!("the user service needs the registry's address"))?;
     let catalog = Arc::new(RegistryCatalog::new(registry, ctx.identity.clone()));
-    let domain = Domain::new(&ctx.config, open_db(&ctx.config).await?, issuer, catalog)?;
+    let store: Arc<dyn Store> = Arc::new(SqlStore::new(open_db(&ctx.config).await?));
+    // This service answers session checks from its own store.
+    let live = ctx.sessions_from(Arc::new(StoredSessions(store.clone())));
+    let domain = Domain::new(&ctx.config, store, issuer, live, catalog)?;
     if let Some(admin) = domain.accounts.bootstrap_admin().await? {
         tracing::info!(username = %admin.username, "created the bootstrap admin");
     }

@@ -135,12 +135,50 @@ pub struct VerificationOutcome {
     pub expires_at: Option<i64>,
 }
 
-/// Failed-login bookkeeping for one account or address.
+/// Login bookkeeping for one throttled subject (an account and address
+/// pair, or an address): attempts in the current window, and the end of
+/// the current refusal (0: none).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Throttle {
     pub failures: i64,
     pub first_failure_at: i64,
     pub locked_until: i64,
+}
+
+/// A new session, as sign-in starts it.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub user_id: i64,
+    pub refresh_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub client_address: String,
+    pub user_agent: String,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: i64,
+    pub created_at: i64,
+    pub refreshed_at: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+    pub client_address: String,
+    pub user_agent: String,
+}
+
+/// What became of a refresh token presented for rotation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// It was the session's current one: replaced by the new hash.
+    Rotated(SessionRecord),
+    /// It was spent already: the session ended because of it (or had).
+    Replayed(SessionRecord),
+    /// Unknown, or its session ended or expired.
+    Refused,
 }
 
 /// One audit event as stored.
@@ -242,9 +280,61 @@ pub trait Store: Send + Sync + 'static {
         sealed: &Sealed,
     ) -> StoreResult<bool>;
 
-    async fn throttle(&self, scope: &str, subject: &str) -> StoreResult<Option<Throttle>>;
-    async fn put_throttle(&self, scope: &str, subject: &str, state: Throttle) -> StoreResult<()>;
+    /// Counts one login attempt for a subject, atomically (concurrent
+    /// attempts each count): a window older than `window_start` starts
+    /// again at 1. Returns the state with this attempt counted.
+    async fn count_attempt(
+        &self,
+        scope: &str,
+        subject: &str,
+        now: i64,
+        window_start: i64,
+    ) -> StoreResult<Throttle>;
+    /// Refuses the subject until `until`.
+    async fn lock_throttle(&self, scope: &str, subject: &str, until: i64) -> StoreResult<()>;
+    /// Takes back one counted attempt (it succeeded).
+    async fn forgive_attempt(&self, scope: &str, subject: &str) -> StoreResult<()>;
     async fn clear_throttle(&self, scope: &str, subject: &str) -> StoreResult<()>;
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    /// Replaces the session's refresh hash `old` by `new` when `old` is its
+    /// current one and the session is live at `now`; a spent `old` ends its
+    /// session (`reason`).
+    async fn rotate_refresh(
+        &self,
+        old: &str,
+        new: &str,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<Rotation>;
+    /// Whether the session is live at `now`: not ended, not expired, its
+    /// user `user_id` and active.
+    async fn session_live(&self, id: &str, user_id: i64, now: i64) -> StoreResult<bool>;
+    /// Ends one live session of `user_id`; false when there is none.
+    async fn end_session(
+        &self,
+        id: &str,
+        user_id: i64,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<bool>;
+    /// Ends every live session of `user_id` but `except`; returns how many.
+    async fn end_user_sessions(
+        &self,
+        user_id: i64,
+        except: Option<&str>,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<u64>;
+    /// Live sessions of `user_id`, newest first, older than the session
+    /// `before` (the page cursor) when given.
+    async fn list_sessions(
+        &self,
+        user_id: i64,
+        now: i64,
+        before: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<SessionRecord>>;
 
     async fn append_audit(&self, event: &AuditRecord) -> StoreResult<()>;
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;

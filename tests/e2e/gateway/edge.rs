@@ -334,8 +334,12 @@ async fn each_user_has_a_bucket_of_their_own() {
     })
     .await;
     let rest = Rest::new(&platform);
-    let ada = platform.user_token(41, &[fip_kit::auth::Role::Researcher]);
-    let bob = platform.user_token(42, &[fip_kit::auth::Role::Researcher]);
+    let ada = platform
+        .user_token(&[fip_kit::auth::Role::Researcher])
+        .await;
+    let bob = platform
+        .user_token(&[fip_kit::auth::Role::Researcher])
+        .await;
     for _ in 0..3 {
         let answer = rest.get("/api/services", Some(&ada)).await;
         assert_eq!(answer.status, StatusCode::OK);

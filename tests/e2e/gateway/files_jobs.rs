@@ -230,7 +230,7 @@ async fn files_stream_up_and_down_over_rest() {
 
 /// An emulated Michigan-type server in the catalog, with one panel.
 async fn emulated_service(platform: &TestPlatform, server: &Emulator) -> (i64, i64) {
-    let admin = platform.user_token(1_000_000, &[Role::Admin]);
+    let admin = platform.user_token(&[Role::Admin]).await;
     let mut registry = RegistryServiceClient::new(platform.channel.clone());
     let service = registry
         .create_service(with_token(

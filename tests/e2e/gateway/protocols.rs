@@ -191,7 +191,9 @@ async fn accounts_answer_alike_over_every_protocol() {
 async fn catalog_answers_alike_over_every_protocol() {
     let platform = TestPlatform::start().await;
     let three = Three::new(&platform);
-    let token = platform.user_token(1, &[fip_kit::auth::Role::Researcher]);
+    let token = platform
+        .user_token(&[fip_kit::auth::Role::Researcher])
+        .await;
     let mut registry = RegistryServiceClient::new(platform.channel.clone());
 
     let grpc_services = registry

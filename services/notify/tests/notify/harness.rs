@@ -7,6 +7,7 @@ use std::time::Duration;
 use fip_kit::ApiError;
 use fip_kit::auth::{Keys, Role, ServiceIdentity, TokenIssuer, UserPrincipal};
 use fip_kit::config::Config;
+use fip_kit::events::Bus;
 use fip_kit::mesh::{Peers, ServiceName};
 use fip_kit::serve::Context;
 use fip_kit::testing::{TestService, spawn, with_token};
@@ -51,8 +52,17 @@ impl Mesh {
         let config = Arc::new(config);
         let keys = Keys::ephemeral();
         let shutdown = CancellationToken::new();
+        let bus = Bus::local();
         let context = |name, peers| {
-            Context::new(name, config.clone(), keys.clone(), peers, shutdown.clone()).unwrap()
+            Context::new(
+                name,
+                config.clone(),
+                keys.clone(),
+                peers,
+                bus.clone(),
+                shutdown.clone(),
+            )
+            .unwrap()
         };
 
         let registry_ctx = context(ServiceName::Registry, Peers::default());
@@ -127,16 +137,20 @@ impl Mesh {
             .token()
     }
 
-    /// A user token for `user_id` that expires `ttl` from now.
-    pub fn token_with_ttl(&self, user_id: i64, ttl: Duration) -> String {
+    /// Another access token of the session of `token` (its user's), that
+    /// expires `ttl` from now.
+    pub fn token_with_ttl(&self, token: &str, ttl: Duration) -> String {
         let mut config = (*self.config).clone();
         config.auth.token_ttl = ttl;
+        let verifier = fip_kit::auth::TokenVerifier::new(&self.keys, &self.config).unwrap();
+        let fip_kit::auth::Principal::User(user) = verifier.verify(token).unwrap() else {
+            panic!("a user token");
+        };
         TokenIssuer::new(self.keys.user_signing.as_ref().unwrap(), &config)
             .unwrap()
             .issue(&UserPrincipal {
-                id: user_id,
-                username: format!("user{user_id}"),
                 roles: vec![Role::Researcher],
+                ..user
             })
             .unwrap()
             .0

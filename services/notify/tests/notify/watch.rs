@@ -141,11 +141,11 @@ async fn watches_end_cleanly_on_shutdown() {
 #[tokio::test]
 async fn a_watch_ends_when_its_token_expires() {
     let mesh = Mesh::start().await;
-    let (ada, _) = mesh.sign_up("ada").await;
+    let (_, ada) = mesh.sign_up("ada").await;
 
     // Already expired (the auth layer's leeway lets it through; the watch
     // does not).
-    let stale = mesh.token_with_ttl(ada, Duration::ZERO);
+    let stale = mesh.token_with_ttl(&ada, Duration::ZERO);
     let refused = mesh
         .inbox()
         .watch_notifications(with_token(pb::WatchNotificationsRequest {}, &stale))
@@ -155,7 +155,7 @@ async fn a_watch_ends_when_its_token_expires() {
     assert_eq!(reason(&refused), ErrorReason::TokenExpired);
 
     // Expires during the watch: the stream ends with TOKEN_EXPIRED.
-    let short = mesh.token_with_ttl(ada, Duration::from_secs(1));
+    let short = mesh.token_with_ttl(&ada, Duration::from_secs(1));
     let (mut watch, _) = mesh.watch(&short).await;
     let ended = tokio::time::timeout(PROMPTLY, watch.next())
         .await

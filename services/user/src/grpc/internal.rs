@@ -152,4 +152,38 @@ impl UserInternalService for UserApi {
             is_active: user.is_active,
         }))
     }
+
+    async fn check_session(
+        &self,
+        request: Request<pb::CheckSessionRequest>,
+    ) -> Result<Response<pb::CheckSessionResponse>, Status> {
+        match auth::principal(&request)? {
+            Principal::Service(_) => {}
+            Principal::User(_) => {
+                return Err(fip_kit::ApiError::permission_denied("this call is internal").into());
+            }
+        }
+        let pb::CheckSessionRequest {
+            session_id,
+            user_id,
+        } = request.into_inner();
+        let mut v = Violations::new();
+        v.id("user_id", user_id);
+        v.text("session_id", &session_id, 64);
+        v.finish()?;
+        let principal = fip_kit::auth::UserPrincipal {
+            id: user_id,
+            username: String::new(),
+            roles: Vec::new(),
+            session_id,
+        };
+        // The same cached view this service's own calls use. A failure to
+        // tell (the database) is an error, not an ended session.
+        let live = match self.accounts.sessions().live().check(&principal).await {
+            Ok(()) => true,
+            Err(e) if e.reason == fip_proto::common::v1::ErrorReason::SessionEnded => false,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Response::new(pb::CheckSessionResponse { live }))
+    }
 }

@@ -8,14 +8,14 @@ mod users;
 
 use std::sync::Arc;
 
-use fip_kit::auth::{Principal, Role};
+use fip_kit::auth::{Principal, Role, forwarded};
 use fip_kit::db::timestamp;
 use fip_proto::user::v1 as pb;
 
 use crate::accounts::Accounts;
 use crate::audit::Caller;
 use crate::credentials::Credentials;
-use crate::store::{AuditRecord, CredentialKind, CredentialRecord, UserRecord};
+use crate::store::{AuditRecord, CredentialKind, CredentialRecord, SessionRecord, UserRecord};
 
 /// Implements every gRPC service of the user service.
 #[derive(Clone)]
@@ -24,8 +24,10 @@ pub struct UserApi {
     pub credentials: Arc<Credentials>,
 }
 
-/// Who calls and from where: the verified principal, `x-forwarded-for` (set
-/// by the gateway) or the peer address, and the user agent.
+/// Who calls and from where: the verified principal, and the client's
+/// address and user agent as the gateway vouched for them (the auth layer
+/// drops those headers on calls the gateway did not stamp), else the peer
+/// address and the caller's own user agent.
 pub fn caller<T>(request: &tonic::Request<T>) -> Caller {
     let (user, service) = match request.extensions().get::<Principal>() {
         Some(Principal::User(u)) => (Some(u.clone()), None),
@@ -33,25 +35,49 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Caller {
         None => (None, None),
     };
     let metadata = request.metadata();
-    let forwarded = metadata
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
-    let client_address = forwarded
+    let header = |name: &str| {
+        metadata
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let client_address = header(forwarded::CLIENT_ADDRESS)
+        .map(str::to_string)
         .or_else(|| request.remote_addr().map(|a| a.ip().to_string()))
         .unwrap_or_default();
-    let user_agent = metadata
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
+    let user_agent = header(forwarded::CLIENT_USER_AGENT)
+        .or_else(|| header("user-agent"))
         .unwrap_or_default()
         .chars()
+        .filter(|c| !c.is_control())
         .take(300)
         .collect();
     Caller {
         user,
         service,
+        client_address,
+        user_agent,
+    }
+}
+
+pub fn session_to_wire(session: SessionRecord, current: &str) -> pb::Session {
+    let SessionRecord {
+        id,
+        user_id: _,
+        created_at,
+        refreshed_at,
+        expires_at,
+        ended_at: _,
+        client_address,
+        user_agent,
+    } = session;
+    pb::Session {
+        current: id == current,
+        id,
+        created_at: Some(timestamp(created_at)),
+        last_refreshed_at: Some(timestamp(refreshed_at)),
+        expires_at: Some(timestamp(expires_at)),
         client_address,
         user_agent,
     }
@@ -252,6 +278,9 @@ mod tests {
             CREDENTIAL_VERIFIED,
             CREDENTIAL_ACCESSED,
             CREDENTIAL_REJECTED,
+            LOGOUT,
+            SESSION_REVOKED,
+            SESSION_REFRESHED,
         ] {
             let wire = action_to_wire(name);
             assert_ne!(wire, pb::AuditAction::Unspecified, "{name}");

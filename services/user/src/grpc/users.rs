@@ -7,8 +7,9 @@ use fip_proto::user::v1 as pb;
 use fip_proto::user::v1::user_service_server::UserService;
 use tonic::{Request, Response, Status};
 
-use super::{UserApi, caller, role_from_wire, user_to_wire};
-use crate::accounts::Registration;
+use super::{UserApi, caller, role_from_wire, session_to_wire, user_to_wire};
+use crate::accounts::{Registration, Session};
+use crate::sessions::Tokens;
 use crate::store::{ProfileChanges, UserFilter};
 use fip_kit::paging;
 
@@ -62,13 +63,123 @@ impl UserService for UserApi {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let caller = caller(&request);
         let pb::LoginRequest { username, password } = request.into_inner();
-        let session = self.accounts.login(&caller, &username, &password).await?;
+        let Session { tokens, user } = self.accounts.login(&caller, &username, &password).await?;
+        let Tokens {
+            access_token,
+            expires_in,
+            refresh_token,
+            refresh_expires_in,
+            session_id: _,
+        } = tokens;
         Ok(Response::new(pb::LoginResponse {
-            access_token: session.access_token,
+            access_token,
             token_type: "bearer".into(),
-            expires_in: session.expires_in as i64,
-            user: Some(user_to_wire(session.user)),
+            expires_in: expires_in as i64,
+            user: Some(user_to_wire(user)),
+            refresh_token,
+            refresh_expires_in: refresh_expires_in as i64,
         }))
+    }
+
+    async fn refresh_session(
+        &self,
+        request: Request<pb::RefreshSessionRequest>,
+    ) -> Result<Response<pb::RefreshSessionResponse>, Status> {
+        let caller = caller(&request);
+        let pb::RefreshSessionRequest { refresh_token } = request.into_inner();
+        let (tokens, user) = self
+            .accounts
+            .sessions()
+            .refresh(&caller, &refresh_token)
+            .await?;
+        let Tokens {
+            access_token,
+            expires_in,
+            refresh_token,
+            refresh_expires_in,
+            session_id: _,
+        } = tokens;
+        Ok(Response::new(pb::RefreshSessionResponse {
+            access_token,
+            token_type: "bearer".into(),
+            expires_in: expires_in as i64,
+            user: Some(user_to_wire(user)),
+            refresh_token,
+            refresh_expires_in: refresh_expires_in as i64,
+        }))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let principal = auth::require_user(&request)?.clone();
+        let caller = caller(&request);
+        let pb::LogoutRequest { all_sessions } = request.into_inner();
+        let ended = self
+            .accounts
+            .sessions()
+            .logout(&caller, &principal, all_sessions)
+            .await?;
+        Ok(Response::new(pb::LogoutResponse {
+            ended_sessions: i32::try_from(ended).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
+        let principal = auth::require_user(&request)?.clone();
+        let pb::ListSessionsRequest {
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let mut v = Violations::new();
+        if page_size < 0 {
+            v.add("page_size", "must not be negative");
+        }
+        let before = match paging::decode_pair("sessions", &page_token) {
+            Ok(cursor) => cursor.map(|(_, id)| id),
+            Err(_) => {
+                v.add("page_token", "is not a token from this listing");
+                None
+            }
+        };
+        v.finish()?;
+        let limit = paging::page_size(page_size);
+        let mut sessions = self
+            .accounts
+            .sessions()
+            .list(&principal, before.as_deref(), limit + 1)
+            .await?;
+        let next_page_token = paging::next_page_token(&mut sessions, limit, |s| {
+            paging::encode_pair("sessions", s.created_at, &s.id)
+        });
+        Ok(Response::new(pb::ListSessionsResponse {
+            sessions: sessions
+                .into_iter()
+                .map(|s| session_to_wire(s, &principal.session_id))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn revoke_session(
+        &self,
+        request: Request<pb::RevokeSessionRequest>,
+    ) -> Result<Response<pb::RevokeSessionResponse>, Status> {
+        let principal = auth::require_user(&request)?.clone();
+        let caller = caller(&request);
+        let pb::RevokeSessionRequest { id } = request.into_inner();
+        let mut v = Violations::new();
+        v.text("id", &id, 64);
+        v.finish()?;
+        self.accounts
+            .sessions()
+            .revoke(&caller, &principal, &id)
+            .await?;
+        Ok(Response::new(pb::RevokeSessionResponse {}))
     }
 
     async fn get_current_user(
@@ -110,18 +221,42 @@ impl UserService for UserApi {
             return Err(ApiError::invalid_field("user", "is required").into());
         };
         let pb::User {
-            id: _,
-            username: _,
+            id,
+            username,
             email,
             first_name,
             last_name,
-            is_active: _,
-            roles: _,
-            date_joined: _,
-            last_login: _,
+            is_active,
+            roles,
+            date_joined,
+            last_login,
             institution,
             department,
         } = user;
+        // What this call cannot change is refused, not ignored: a client
+        // that sends `roles` or `is_active` here must learn it had no
+        // effect. (`is_active: false` is indistinguishable from its absence
+        // on the wire; the mask, when sent, is checked below.)
+        let mut v = Violations::new();
+        for (field, present) in [
+            ("user.id", id != 0),
+            ("user.username", !username.is_empty()),
+            ("user.is_active", is_active),
+            ("user.roles", !roles.is_empty()),
+            ("user.date_joined", date_joined.is_some()),
+            ("user.last_login", last_login.is_some()),
+        ] {
+            if present {
+                v.add(
+                    field,
+                    format!(
+                        "cannot be changed here (allowed: {})",
+                        PROFILE_FIELDS.join(", ")
+                    ),
+                );
+            }
+        }
+        v.finish()?;
         let paths: Vec<String> = match update_mask {
             Some(mask) => {
                 let mut v = Violations::new();

@@ -26,6 +26,22 @@ const CREDENTIAL_COLUMNS: &str = "id, user_id, service_id, credential_type, labe
      expires_at, masked_token, has_api_token, has_basic_auth, has_oauth_token, key_id, nonce, \
      ciphertext, created_at, updated_at";
 
+const SESSION_COLUMNS: &str = "id, user_id, created_at, refreshed_at, expires_at, ended_at, \
+     client_address, user_agent";
+
+fn session_from_row(row: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
+    Ok(SessionRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        created_at: row.try_get("created_at")?,
+        refreshed_at: row.try_get("refreshed_at")?,
+        expires_at: row.try_get("expires_at")?,
+        ended_at: row.try_get("ended_at")?,
+        client_address: row.try_get("client_address")?,
+        user_agent: row.try_get("user_agent")?,
+    })
+}
+
 fn user_from_row(row: &AnyRow, roles: Vec<Role>) -> Result<UserRecord, sqlx::Error> {
     Ok(UserRecord {
         id: row.try_get("id")?,
@@ -577,38 +593,60 @@ impl Store for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn throttle(&self, scope: &str, subject: &str) -> StoreResult<Option<Throttle>> {
+    async fn count_attempt(
+        &self,
+        scope: &str,
+        subject: &str,
+        now: i64,
+        window_start: i64,
+    ) -> StoreResult<Throttle> {
+        // One statement, so that concurrent attempts each count. A window
+        // starts again only once it is over and no refusal is running.
         let row = sqlx::query(
-            "SELECT failures, first_failure_at, locked_until FROM login_throttle \
-             WHERE scope = $1 AND subject = $2",
+            "INSERT INTO login_throttle (scope, subject, failures, first_failure_at, locked_until) \
+             VALUES ($1, $2, 1, $3, 0) \
+             ON CONFLICT (scope, subject) DO UPDATE SET \
+             failures = CASE WHEN login_throttle.first_failure_at < $4 \
+                 AND login_throttle.locked_until <= $3 THEN 1 \
+                 ELSE login_throttle.failures + 1 END, \
+             first_failure_at = CASE WHEN login_throttle.first_failure_at < $4 \
+                 AND login_throttle.locked_until <= $3 THEN $3 \
+                 ELSE login_throttle.first_failure_at END \
+             RETURNING failures, first_failure_at, locked_until",
         )
         .bind(scope)
         .bind(subject)
-        .fetch_optional(&self.db.pool)
+        .bind(now)
+        .bind(window_start)
+        .fetch_one(&self.db.pool)
         .await?;
-        Ok(row
-            .map(|r| -> Result<Throttle, sqlx::Error> {
-                Ok(Throttle {
-                    failures: r.try_get("failures")?,
-                    first_failure_at: r.try_get("first_failure_at")?,
-                    locked_until: r.try_get("locked_until")?,
-                })
-            })
-            .transpose()?)
+        Ok(Throttle {
+            failures: row.try_get("failures")?,
+            first_failure_at: row.try_get("first_failure_at")?,
+            locked_until: row.try_get("locked_until")?,
+        })
     }
 
-    async fn put_throttle(&self, scope: &str, subject: &str, state: Throttle) -> StoreResult<()> {
+    async fn lock_throttle(&self, scope: &str, subject: &str, until: i64) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO login_throttle (scope, subject, failures, first_failure_at, locked_until) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (scope, subject) DO UPDATE SET failures = $3, first_failure_at = $4, \
-             locked_until = $5",
+            "UPDATE login_throttle SET locked_until = $1 \
+             WHERE scope = $2 AND subject = $3 AND locked_until < $1",
+        )
+        .bind(until)
+        .bind(scope)
+        .bind(subject)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn forgive_attempt(&self, scope: &str, subject: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE login_throttle SET failures = failures - 1 \
+             WHERE scope = $1 AND subject = $2 AND failures > 0",
         )
         .bind(scope)
         .bind(subject)
-        .bind(state.failures)
-        .bind(state.first_failure_at)
-        .bind(state.locked_until)
         .execute(&self.db.pool)
         .await?;
         Ok(())
@@ -621,6 +659,171 @@ impl Store for SqlStore {
             .execute(&self.db.pool)
             .await?;
         Ok(())
+    }
+
+    async fn create_session(&self, n: NewSession) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, refresh_hash, created_at, refreshed_at, \
+             expires_at, client_address, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        )
+        .bind(&n.id)
+        .bind(n.user_id)
+        .bind(&n.refresh_hash)
+        .bind(n.created_at)
+        .bind(n.expires_at)
+        .bind(&n.client_address)
+        .bind(&n.user_agent)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &str,
+        new: &str,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<Rotation> {
+        let mut tx = self.db.pool.begin().await?;
+        let rotated = sqlx::query(
+            "UPDATE sessions SET refresh_hash = $1, refreshed_at = $2 \
+             WHERE refresh_hash = $3 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(new)
+        .bind(now)
+        .bind(old)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let outcome = if rotated {
+            sqlx::query(
+                "INSERT INTO spent_refresh_tokens (refresh_hash, session_id) \
+                 SELECT $1, id FROM sessions WHERE refresh_hash = $2",
+            )
+            .bind(old)
+            .bind(new)
+            .execute(&mut *tx)
+            .await?;
+            let row = sqlx::query(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE refresh_hash = $1"
+            ))
+            .bind(new)
+            .fetch_one(&mut *tx)
+            .await?;
+            Rotation::Rotated(session_from_row(&row)?)
+        } else {
+            let spent = sqlx::query(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = \
+                 (SELECT session_id FROM spent_refresh_tokens WHERE refresh_hash = $1)"
+            ))
+            .bind(old)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match spent {
+                Some(row) => {
+                    let mut session = session_from_row(&row)?;
+                    if session.ended_at.is_none() {
+                        sqlx::query(
+                            "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3",
+                        )
+                        .bind(now)
+                        .bind(reason)
+                        .bind(&session.id)
+                        .execute(&mut *tx)
+                        .await?;
+                        session.ended_at = Some(now);
+                    }
+                    Rotation::Replayed(session)
+                }
+                None => Rotation::Refused,
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn session_live(&self, id: &str, user_id: i64, now: i64) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND s.ended_at IS NULL AND s.expires_at > $3 \
+             AND u.is_active = $4",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(now)
+        .bind(true)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn end_session(
+        &self,
+        id: &str,
+        user_id: i64,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET ended_at = $1, end_reason = $2 \
+             WHERE id = $3 AND user_id = $4 AND ended_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(id)
+        .bind(user_id)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn end_user_sessions(
+        &self,
+        user_id: i64,
+        except: Option<&str>,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<u64> {
+        let mut query = SqlBuilder::new("UPDATE sessions SET ended_at = ");
+        query.bind(now);
+        query.push(", end_reason = ").bind(reason.to_string());
+        query
+            .push(" WHERE ended_at IS NULL AND user_id = ")
+            .bind(user_id);
+        if let Some(except) = except {
+            query.push(" AND id <> ").bind(except.to_string());
+        }
+        let (sql, args) = query.finish();
+        let done = sqlx::query_with(&sql, args).execute(&self.db.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: i64,
+        now: i64,
+        before: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        let mut query = SqlBuilder::new(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND user_id = "
+        ));
+        query.bind(user_id);
+        query.push(" AND expires_at > ").bind(now);
+        if let Some(before) = before {
+            query.push(" AND id < ").bind(before.to_string());
+        }
+        query.push(" ORDER BY id DESC LIMIT ").bind(limit);
+        let (sql, args) = query.finish();
+        let rows = sqlx::query_with(&sql, args)
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn append_audit(&self, e: &AuditRecord) -> StoreResult<()> {

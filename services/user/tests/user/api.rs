@@ -53,7 +53,9 @@ async fn register_login_and_current_user() {
         .unwrap()
         .into_inner();
     assert_eq!(login.token_type, "bearer");
-    assert_eq!(login.expires_in, 24 * 3600);
+    assert_eq!(login.expires_in, 15 * 60);
+    assert_eq!(login.refresh_expires_in, 14 * 24 * 3600);
+    assert!(login.refresh_token.starts_with("fip_rt_"));
 
     // The same username or email cannot register twice, whatever the case.
     let again = mesh
@@ -90,7 +92,9 @@ async fn unknown_user_and_wrong_password_look_the_same_then_get_throttled() {
     assert_eq!(unknown.message(), wrong.message());
     assert_eq!(reason(&wrong), ErrorReason::LoginFailed);
 
-    // Two more failures reach the limit (3); then even the right password is refused.
+    // Two more failures reach the limit (3); then even the right password is
+    // refused from this address (the tests call from one address; other
+    // addresses are not refused: see the sessions tests).
     attempt("bob", "nope-nope-1").await.unwrap_err();
     attempt("bob", "nope-nope-2").await.unwrap_err();
     let refused = attempt("bob", "bob-passphrase").await.unwrap_err();
@@ -118,19 +122,13 @@ async fn throttling_ends_when_the_lockout_has_passed() {
     users.login(login("wrong-password")).await.unwrap_err();
     let refused = users.login(login("cyd-passphrase")).await.unwrap_err();
     assert_eq!(reason(&refused), ErrorReason::LoginThrottled);
-    // Move the recorded lockouts into the past instead of waiting them out.
-    let store = fip_user::store::sql::SqlStore::new(fip_user::open_db(&mesh.config).await.unwrap());
-    use fip_user::store::Store;
-    for (scope, subject) in [
-        ("account", "cyd".to_string()),
-        ("address", "127.0.0.1".to_string()),
-    ] {
-        if let Some(mut t) = store.throttle(scope, &subject).await.unwrap() {
-            t.locked_until = 1;
-            t.first_failure_at = 1;
-            store.put_throttle(scope, &subject, t).await.unwrap();
-        }
-    }
+    // Move the recorded refusals and windows into the past instead of
+    // waiting them out.
+    let db = fip_user::open_db(&mesh.config).await.unwrap();
+    sqlx::query("UPDATE login_throttle SET locked_until = 1, first_failure_at = 1")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     users
         .login(login("cyd-passphrase"))
         .await
@@ -162,32 +160,36 @@ async fn registration_is_validated_field_by_field() {
 }
 
 #[tokio::test]
-async fn admins_manage_roles_and_the_last_admin_stays() {
+async fn admins_manage_roles_and_activation_of_others_and_it_ends_sessions() {
     let mesh = Mesh::start().await;
     let (ada, ada_token) = mesh.sign_up("ada").await;
     let (bob, bob_token) = mesh.sign_up("bob").await;
-    let admin = mesh.admin_token();
+    let admin = mesh.admin_token().await;
+    let me = mesh
+        .users()
+        .get_current_user(with_token(pb::GetCurrentUserRequest {}, &admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    let roles = |id, roles: &[pb::Role]| pb::SetUserRolesRequest {
+        id,
+        roles: roles.iter().map(|r| *r as i32).collect(),
+    };
     // A researcher cannot change roles.
     let denied = mesh
         .users()
-        .set_user_roles(with_token(
-            pb::SetUserRolesRequest {
-                id: bob,
-                roles: vec![pb::Role::Admin as i32],
-            },
-            &bob_token,
-        ))
+        .set_user_roles(with_token(roles(bob, &[pb::Role::Admin]), &bob_token))
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
-    // An admin makes ada the one real admin...
+    // An admin makes ada an admin: ada's session ends (her token carried
+    // the researcher role only), and her next sign-in has the new roles.
     let updated = mesh
         .users()
         .set_user_roles(with_token(
-            pb::SetUserRolesRequest {
-                id: ada,
-                roles: vec![pb::Role::Admin as i32, pb::Role::Researcher as i32],
-            },
+            roles(ada, &[pb::Role::Admin, pb::Role::Researcher]),
             &admin,
         ))
         .await
@@ -196,20 +198,41 @@ async fn admins_manage_roles_and_the_last_admin_stays() {
         .user
         .unwrap();
     assert!(updated.roles.contains(&(pb::Role::Admin as i32)));
-    // ...who cannot then be demoted or deactivated: no admin would be left.
-    let last = mesh
+    let ended = mesh
         .users()
-        .set_user_active(with_token(
-            pb::SetUserActiveRequest {
-                id: ada,
-                is_active: false,
-            },
-            &admin,
-        ))
+        .list_users(with_token(pb::ListUsersRequest::default(), &ada_token))
         .await
         .unwrap_err();
-    assert_eq!(reason(&last), ErrorReason::LastAdmin);
-    // Deactivating bob works, and bob's token stops working for his account.
+    assert_eq!(reason(&ended), ErrorReason::SessionEnded);
+    let ada_admin = mesh.login("ada").await;
+    mesh.users()
+        .list_users(with_token(pb::ListUsersRequest::default(), &ada_admin))
+        .await
+        .expect("the new roles hold from the next sign-in");
+    // No admin acts on their own roles or activation.
+    for own in [
+        mesh.users()
+            .set_user_roles(with_token(roles(me.id, &[pb::Role::Researcher]), &admin))
+            .await
+            .unwrap_err(),
+        mesh.users()
+            .set_user_active(with_token(
+                pb::SetUserActiveRequest {
+                    id: me.id,
+                    is_active: false,
+                },
+                &admin,
+            ))
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(own.code(), Code::PermissionDenied);
+        assert_eq!(
+            ApiError::from_status(&own).unwrap().metadata["target"],
+            "self"
+        );
+    }
+    // Deactivating bob ends his session at once, and he cannot sign in.
     mesh.users()
         .set_user_active(with_token(
             pb::SetUserActiveRequest {
@@ -225,13 +248,23 @@ async fn admins_manage_roles_and_the_last_admin_stays() {
         .get_current_user(with_token(pb::GetCurrentUserRequest {}, &bob_token))
         .await
         .unwrap_err();
-    assert_eq!(reason(&gone), ErrorReason::AccountDisabled);
+    assert_eq!(gone.code(), Code::Unauthenticated);
+    assert_eq!(reason(&gone), ErrorReason::SessionEnded);
+    let refused = mesh
+        .users()
+        .login(pb::LoginRequest {
+            username: "bob".into(),
+            password: "bob-passphrase".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), ErrorReason::AccountDisabled);
     // Listing is admin-only and paged.
     let page = mesh
         .users()
         .list_users(with_token(
             pb::ListUsersRequest {
-                page_size: 1,
+                page_size: 2,
                 ..Default::default()
             },
             &admin,
@@ -239,8 +272,8 @@ async fn admins_manage_roles_and_the_last_admin_stays() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(page.users.len(), 1);
-    assert_eq!(page.total_size, 2);
+    assert_eq!(page.users.len(), 2);
+    assert_eq!(page.total_size, 3);
     assert!(!page.next_page_token.is_empty());
     let rest = mesh
         .users()
@@ -256,14 +289,7 @@ async fn admins_manage_roles_and_the_last_admin_stays() {
         .unwrap()
         .into_inner();
     assert_eq!(rest.users.len(), 1);
-    assert_ne!(rest.users[0].id, page.users[0].id);
-    assert!(
-        mesh.users()
-            .list_users(with_token(pb::ListUsersRequest::default(), &ada_token))
-            .await
-            .is_err(),
-        "ada's token still carries the researcher role only"
-    );
+    assert!(page.users.iter().all(|u| u.id != rest.users[0].id));
     mesh.stop().await;
 }
 
@@ -533,7 +559,7 @@ async fn audit_trail_is_kept_and_scoped() {
                 actions: vec![pb::AuditAction::Login as i32],
                 ..Default::default()
             },
-            &mesh.admin_token(),
+            &mesh.admin_token().await,
         ))
         .await
         .unwrap()

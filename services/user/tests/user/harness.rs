@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use fip_kit::auth::{Keys, Role};
+use fip_kit::auth::Keys;
 use fip_kit::config::Config;
+use fip_kit::events::Bus;
 use fip_kit::mesh::{Peers, ServiceName};
 use fip_kit::serve::Context;
-use fip_kit::testing::{TestService, spawn, user_token, with_token};
+use fip_kit::testing::{EverySessionLive, TestService, spawn, with_token};
 use fip_proto::common::v1::GenomeBuild;
 use fip_proto::registry::v1::registry_service_client::RegistryServiceClient;
 use fip_proto::registry::v1::{ApiType, CreateServiceRequest, ImputationService};
@@ -48,14 +49,22 @@ impl Mesh {
         let config = Arc::new(config);
         let keys = Keys::ephemeral();
         let shutdown = CancellationToken::new();
-        let registry_ctx = Context::new(
+        let bus = Bus::local();
+        // The registry is started first (the user service needs its
+        // address), so it cannot ask the user service about sessions; it is
+        // not what these tests are about.
+        let mut registry_ctx = Context::new(
             ServiceName::Registry,
             config.clone(),
             keys.clone(),
             Peers::default(),
+            bus.clone(),
             shutdown.clone(),
         )
         .unwrap();
+        registry_ctx.auth = registry_ctx
+            .auth
+            .with_sessions(registry_ctx.sessions_from(Arc::new(EverySessionLive)));
         let registry = spawn(
             fip_registry::start(&registry_ctx).await.unwrap(),
             &registry_ctx,
@@ -68,6 +77,7 @@ impl Mesh {
             config.clone(),
             keys.clone(),
             peers,
+            bus,
             shutdown.clone(),
         )
         .unwrap();
@@ -105,6 +115,10 @@ impl Mesh {
         self.dir
     }
 
+    pub fn audit(&self) -> pb::audit_service_client::AuditServiceClient<Channel> {
+        pb::audit_service_client::AuditServiceClient::new(self.user_channel.clone())
+    }
+
     pub fn users(&self) -> UserServiceClient<Channel> {
         UserServiceClient::new(self.user_channel.clone())
     }
@@ -113,17 +127,43 @@ impl Mesh {
         CredentialServiceClient::new(self.user_channel.clone())
     }
 
-    /// A token for a made-up admin (no account behind it), as signed by the user key.
-    pub fn admin_token(&self) -> String {
-        let ctx = Context::new(
-            ServiceName::User,
-            self.config.clone(),
-            self.keys.clone(),
-            Peers::default(),
-            CancellationToken::new(),
+    /// Makes an admin account, as an operator would (`root`, then
+    /// `root2`...), and signs it in; returns its access token.
+    pub async fn admin_token(&self) -> String {
+        let taken =
+            fip_user::store::sql::SqlStore::new(fip_user::open_db(&self.config).await.unwrap());
+        let mut name = "root".to_string();
+        for n in 2.. {
+            use fip_user::store::Store;
+            if taken.user_by_login(&name).await.unwrap().is_none() {
+                break;
+            }
+            name = format!("root{n}");
+        }
+        let password = format!("{name}-passphrase");
+        fip_user::admin::create_user(
+            &self.config,
+            fip_user::accounts::Registration {
+                username: name.clone(),
+                email: format!("{name}@example.org"),
+                password: password.clone(),
+                first_name: "Root".into(),
+                last_name: "Admin".into(),
+                ..Default::default()
+            },
+            true,
         )
+        .await
         .unwrap();
-        user_token(&ctx, 999_999, "root", &[Role::Admin])
+        self.users()
+            .login(pb::LoginRequest {
+                username: name,
+                password,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .access_token
     }
 
     /// A service-identity token of `name`.
@@ -150,7 +190,7 @@ impl Mesh {
                 CreateServiceRequest {
                     service: Some(service),
                 },
-                &self.admin_token(),
+                &self.admin_token().await,
             ))
             .await
             .expect("registry creates the service")
@@ -188,5 +228,23 @@ impl Mesh {
             .expect("logs in")
             .into_inner();
         (user.id, login.access_token)
+    }
+
+    /// Signs `username` (made by `sign_up`) in again: a new session's
+    /// access token.
+    pub async fn login(&self, username: &str) -> String {
+        self.login_full(username).await.access_token
+    }
+
+    /// Signs `username` in; the whole answer (refresh token included).
+    pub async fn login_full(&self, username: &str) -> pb::LoginResponse {
+        self.users()
+            .login(pb::LoginRequest {
+                username: username.into(),
+                password: format!("{username}-passphrase"),
+            })
+            .await
+            .expect("logs in")
+            .into_inner()
     }
 }

@@ -6,4 +6,5 @@ mod api;
 mod harness;
 mod remote;
 mod security;
+mod sessions;
 mod store;

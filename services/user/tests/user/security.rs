@@ -112,7 +112,7 @@ async fn internal_lookup_answers_the_jobs_identity_only() {
     assert_eq!(anonymous.code(), Code::Unauthenticated);
     for token in [
         ada.clone(),
-        mesh.admin_token(),
+        mesh.admin_token().await,
         mesh.service_token(ServiceName::Registry),
         mesh.service_token(ServiceName::Notify),
     ] {

@@ -289,42 +289,168 @@ async fn reseal_only_replaces_what_was_read() {
 }
 
 #[tokio::test]
-async fn throttle_rows_round_trip() {
+async fn login_attempts_are_counted_atomically_per_subject() {
     let (db, s) = store().await;
-    assert!(s.throttle("account", "ada").await.unwrap().is_none());
-    let state = Throttle {
-        failures: 2,
-        first_failure_at: 10,
-        locked_until: 20,
-    };
-    s.put_throttle("account", "ada", state).await.unwrap();
-    s.put_throttle(
-        "address",
-        "ada",
+    let s = std::sync::Arc::new(s);
+    // Concurrent attempts each count.
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.count_attempt("account_address", "user:1|1.2.3.4", 1_000, 0)
+                .await
+                .unwrap()
+                .failures
+        }));
+    }
+    let mut counts = Vec::new();
+    for task in tasks {
+        counts.push(task.await.unwrap());
+    }
+    counts.sort();
+    assert_eq!(counts, (1..=12).collect::<Vec<i64>>());
+    // Other subjects are apart.
+    let other = s
+        .count_attempt("address", "1.2.3.4", 1_000, 0)
+        .await
+        .unwrap();
+    assert_eq!(other.failures, 1);
+    // A refusal holds the window open; once both are over, counting
+    // starts again.
+    s.lock_throttle("account_address", "user:1|1.2.3.4", 5_000)
+        .await
+        .unwrap();
+    let locked = s
+        .count_attempt("account_address", "user:1|1.2.3.4", 3_000, 2_000)
+        .await
+        .unwrap();
+    assert_eq!((locked.failures, locked.locked_until), (13, 5_000));
+    // A lock is only ever raised.
+    s.lock_throttle("account_address", "user:1|1.2.3.4", 4_000)
+        .await
+        .unwrap();
+    let fresh = s
+        .count_attempt("account_address", "user:1|1.2.3.4", 6_000, 5_500)
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh,
         Throttle {
             failures: 1,
-            ..state
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(s.throttle("account", "ada").await.unwrap(), Some(state));
-    let bumped = Throttle {
-        failures: 3,
-        ..state
+            first_failure_at: 6_000,
+            locked_until: 5_000
+        }
+    );
+    // A success takes its own attempt back, or clears the subject.
+    s.forgive_attempt("address", "1.2.3.4").await.unwrap();
+    s.forgive_attempt("address", "1.2.3.4").await.unwrap();
+    let forgiven = s
+        .count_attempt("address", "1.2.3.4", 1_100, 0)
+        .await
+        .unwrap();
+    assert_eq!(forgiven.failures, 1, "never below zero");
+    s.clear_throttle("account_address", "user:1|1.2.3.4")
+        .await
+        .unwrap();
+    let cleared = s
+        .count_attempt("account_address", "user:1|1.2.3.4", 7_000, 0)
+        .await
+        .unwrap();
+    assert_eq!(cleared.failures, 1);
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn sessions_rotate_refresh_tokens_and_a_replay_ends_them() {
+    let (db, s) = store().await;
+    let ada = s.create_user(new_user("ada")).await.unwrap();
+    let bob = s.create_user(new_user("bob")).await.unwrap();
+    let session = |id: &str, user_id, hash: &str| NewSession {
+        id: id.into(),
+        user_id,
+        refresh_hash: hash.into(),
+        created_at: 1_000,
+        expires_at: 100_000,
+        client_address: "10.0.0.1".into(),
+        user_agent: "test".into(),
     };
-    s.put_throttle("account", "ada", bumped).await.unwrap();
-    assert_eq!(s.throttle("account", "ada").await.unwrap(), Some(bumped));
-    s.clear_throttle("account", "ada").await.unwrap();
-    assert!(s.throttle("account", "ada").await.unwrap().is_none());
+    s.create_session(session("s1", ada.id, "h1")).await.unwrap();
+    s.create_session(session("s2", ada.id, "k1")).await.unwrap();
+    s.create_session(session("s3", bob.id, "b1")).await.unwrap();
+    assert!(s.session_live("s1", ada.id, 2_000).await.unwrap());
+    assert!(
+        !s.session_live("s1", bob.id, 2_000).await.unwrap(),
+        "another user's"
+    );
+    assert!(
+        !s.session_live("s1", ada.id, 100_000).await.unwrap(),
+        "expired"
+    );
+
+    let Rotation::Rotated(rotated) = s.rotate_refresh("h1", "h2", 2_000, "replay").await.unwrap()
+    else {
+        panic!("the current token rotates");
+    };
+    assert_eq!((rotated.id.as_str(), rotated.refreshed_at), ("s1", 2_000));
+    let Rotation::Rotated(_) = s.rotate_refresh("h2", "h3", 3_000, "replay").await.unwrap() else {
+        panic!("and its successor");
+    };
+    // h1 is two rotations old: presenting it again ends the session.
+    let Rotation::Replayed(replayed) = s.rotate_refresh("h1", "h9", 4_000, "replay").await.unwrap()
+    else {
+        panic!("a spent token is recognised");
+    };
+    assert_eq!(replayed.ended_at, Some(4_000));
+    assert!(!s.session_live("s1", ada.id, 4_001).await.unwrap());
     assert_eq!(
-        s.throttle("address", "ada")
+        s.rotate_refresh("h3", "h4", 5_000, "replay").await.unwrap(),
+        Rotation::Refused,
+        "the ended session's current token is refused too"
+    );
+    assert_eq!(
+        s.rotate_refresh("nope", "x", 5_000, "replay")
             .await
-            .unwrap()
-            .unwrap()
-            .failures,
+            .unwrap(),
+        Rotation::Refused
+    );
+
+    // Listing shows live sessions only, newest first, paged by id.
+    s.create_session(session("s4", ada.id, "m1")).await.unwrap();
+    let live = s.list_sessions(ada.id, 5_000, None, 10).await.unwrap();
+    assert_eq!(
+        live.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+        ["s4", "s2"]
+    );
+    let older = s
+        .list_sessions(ada.id, 5_000, Some("s4"), 10)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1);
+
+    // Ending: one session (its owner's only), or all but one.
+    assert!(!s.end_session("s2", bob.id, 6_000, "revoked").await.unwrap());
+    assert!(s.end_session("s2", ada.id, 6_000, "revoked").await.unwrap());
+    assert!(
+        !s.end_session("s2", ada.id, 6_001, "revoked").await.unwrap(),
+        "once"
+    );
+    s.create_session(session("s5", ada.id, "n1")).await.unwrap();
+    assert_eq!(
+        s.end_user_sessions(ada.id, Some("s5"), 7_000, "password_changed")
+            .await
+            .unwrap(),
         1
     );
+    assert!(s.session_live("s5", ada.id, 7_001).await.unwrap());
+    assert!(s.session_live("s3", bob.id, 7_001).await.unwrap());
+    // A deactivated user's sessions are not live.
+    s.set_active(bob.id, false).await.unwrap();
+    assert!(!s.session_live("s3", bob.id, 7_001).await.unwrap());
+    assert_eq!(
+        s.end_user_sessions(ada.id, None, 8_000, "x").await.unwrap(),
+        1
+    );
+    assert!(!s.session_live("s5", ada.id, 8_001).await.unwrap());
     db.cleanup().await.unwrap();
 }
 
