@@ -170,3 +170,97 @@ async fn register(platform: &TestPlatform, admin: &str, base_url: &str) {
         .await
         .expect("second panel registered");
 }
+
+/// Measures the jobs table with 1,000 jobs (see clients/web/e2e/jobs-table.mjs):
+/// `cargo test -p fip-tests --test e2e thousand -- --ignored --nocapture`.
+/// It prints figures and checks only that every page is reachable.
+#[tokio::test]
+#[ignore = "a measurement: run it by name"]
+async fn the_jobs_table_with_a_thousand_jobs() {
+    use fip_proto::common::v1::Phasing;
+    use fip_proto::jobs::v1 as jobs;
+    const JOBS: usize = 1000;
+    let root = repository();
+    let dist = root.join("clients/web/dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "run scripts/build-web first"
+    );
+    let platform = TestPlatform::start_with(|c| {
+        c.gateway.web_dir = Some(dist.clone());
+        // The seeding submits a thousand jobs as fast as it can.
+        let plenty = fip_kit::config::RateQuota {
+            burst: 100_000,
+            per_second: 100_000.0,
+        };
+        c.gateway.rate_limit_per_user = plenty;
+        c.gateway.rate_limit_per_address = plenty;
+    })
+    .await;
+    let server = Emulator::start(cloudgene::Config {
+        max_jobs_per_user: JOBS + 10,
+        ..Default::default()
+    })
+    .await;
+    let admin = platform.user_token(&[Role::Admin]).await;
+    register(&platform, &admin, server.base_url()).await;
+    let token = support::sign_up(platform.channel.clone(), "tara").await;
+    let services =
+        registry::registry_service_client::RegistryServiceClient::new(platform.channel.clone())
+            .list_reference_panels(with_token(
+                registry::ListReferencePanelsRequest::default(),
+                &token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .reference_panels;
+    let panel = services.iter().find(|p| p.name == PANEL_A).unwrap();
+    support::store_credential(
+        platform.channel.clone(),
+        &token,
+        panel.service_id,
+        &server.issue_token("tara"),
+    )
+    .await;
+    let vcf = VcfSpec::new(25, 20).chromosomes(["20"]).build().bgzf();
+    let file = support::upload(platform.channel.clone(), &token, "study.vcf.gz", &vcf).await;
+    let started = Instant::now();
+    let mut client = jobs::job_service_client::JobServiceClient::new(platform.channel.clone());
+    for i in 0..JOBS {
+        client
+            .submit_job(with_token(
+                jobs::SubmitJobRequest {
+                    name: format!("job {i:04}"),
+                    service_id: panel.service_id,
+                    reference_panel_id: panel.id,
+                    build: GenomeBuild::Hg38 as i32,
+                    phasing: Phasing::Eagle as i32,
+                    input_file_id: file.clone(),
+                    ..Default::default()
+                },
+                &token,
+            ))
+            .await
+            .expect("submitted");
+    }
+    println!(
+        "jobs table: {JOBS} jobs submitted in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let status = tokio::process::Command::new("node")
+        .arg(root.join("clients/web/e2e/jobs-table.mjs"))
+        .current_dir(root.join("clients/web"))
+        .env("FIP_URL", platform.platform.gateway_url().unwrap())
+        .env("FIP_USERNAME", "tara")
+        .env("FIP_PASSWORD", "tara-passphrase")
+        .env("FIP_JOBS", JOBS.to_string())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "the jobs table measurement failed");
+    server.stop().await;
+    platform.stop().await;
+}

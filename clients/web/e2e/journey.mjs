@@ -87,6 +87,15 @@ try {
   await page.keyboard.press("Enter");
   await expectVisible(page.getByRole("heading", { name: "Dashboard" }));
   step("signed in");
+  // A reload and a second tab stay signed in: the refresh token in
+  // localStorage resumes the session (the access token lived in memory).
+  await page.reload();
+  await expectVisible(page.getByRole("heading", { name: "Dashboard" }));
+  const second = await context.newPage();
+  await second.goto(`${base}/profile`);
+  await expectVisible(second.getByRole("heading", { name: "Profile", exact: true }));
+  await second.close();
+  step("the session survives a reload and opens in a second tab");
   await expectVisible(page.getByRole("link", { name: serviceName }));
   await shot("dashboard");
 

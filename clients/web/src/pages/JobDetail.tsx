@@ -12,7 +12,7 @@ import { JobLogType, type JobLogEntry, type JobStatusUpdate } from "@fip/client/
 import { JobResultKind, type ListJobResultsResponse } from "@fip/client/gen/fip/jobs/v1/job_result_pb";
 import { InputIssueCode } from "@fip/client/gen/fip/jobs/v1/input_summary_pb";
 import { api, gatewayUrl } from "../app/api";
-import { describe, jobFailure } from "../app/actions";
+import { capitalise, describe, jobFailure } from "../app/actions";
 import { useQuery, useStream } from "../app/hooks";
 import { bytes, date, enumLabel, enumName } from "../app/format";
 import type { QcSeries } from "../app/qc";
@@ -282,7 +282,7 @@ function FailedJob({ job }: { job: Job }) {
     <>
       <div className="banner banner-error job-failed" role="alert">
         <div>
-          <strong>Job failed:</strong> {failure.message}
+          <strong>Job failed:</strong> {capitalise(failure.message)}
           {advice && <div>{advice}</div>}
         </div>
         {action}
@@ -291,7 +291,7 @@ function FailedJob({ job }: { job: Job }) {
         <button type="button" className="button-secondary" onClick={() => setOpen(false)}>Close</button>
         {action}
       </>}>
-        <p>{failure.message}</p>
+        <p>{capitalise(failure.message)}</p>
         {advice && <p>{advice}</p>}
       </Dialog>
     </>
@@ -333,7 +333,7 @@ function Children({ job, onChild }: { job: Job; onChild: (j: Job) => void }) {
     <section className="card" aria-labelledby="children-h">
       <h2 id="children-h">Targets</h2>
       <div className="table-wrap">
-        <table className="table">
+        <table className="table stack-table">
           <thead>
             <tr>
               <th scope="col">Target</th>
@@ -417,7 +417,7 @@ function Results({ targets, multi }: { targets: Job[]; multi: boolean }) {
         {all.length > 0 && (
           <>
             <div className="table-wrap">
-              <table className="table results-table">
+              <table className="table results-table stack-table">
                 <thead>
                   <tr>
                     {multi && <th scope="col">Target</th>}

@@ -137,7 +137,7 @@ export function JobsPage() {
       {list.data && list.data.jobs.length > 0 && (
         <>
           <div className="table-wrap" aria-busy={list.loading}>
-            <table className="table jobs-table">
+            <table className="table jobs-table stack-table">
               <caption className="visually-hidden">Your jobs, newest first</caption>
               <thead>
                 <tr>
