@@ -115,6 +115,13 @@ impl Files {
 
     /// The file `id`, or NOT_FOUND.
     pub(crate) async fn existing(&self, id: &str) -> Result<FileRecord, FilesError> {
+        // File ids are UUIDs: anything else names no file, and is not worth
+        // a query (nor, at any length, an echo).
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(FilesError::NotFound {
+                id: fip_kit::error::bounded(id),
+            });
+        }
         self.store
             .file(id)
             .await?
