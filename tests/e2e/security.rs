@@ -102,13 +102,13 @@ async fn a_deactivated_users_token_stops_at_once_everywhere() {
     assert_eq!(refused.code(), Code::Unauthenticated);
     assert_eq!(reason(&refused), ErrorReason::SessionEnded);
     // And she cannot sign in again.
-    let login = rest
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"username": "mallory", "password": "mallory-passphrase"}),
-        )
-        .await;
+    let login = rest_login(
+        rest.http(),
+        &base(&platform),
+        "mallory",
+        "mallory-passphrase",
+    )
+    .await;
     assert_eq!(error(&login), "ACCOUNT_DISABLED");
     platform.stop().await;
 }
@@ -181,12 +181,7 @@ async fn sessions_refresh_and_end_over_rest() {
     let platform = TestPlatform::start().await;
     let rest = Rest::new(&platform);
     sign_up(platform.channel.clone(), "ada").await;
-    let login = rest
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"username": "ada", "password": "ada-passphrase"}),
-        )
+    let login = rest_login(rest.http(), &base(&platform), "ada", "ada-passphrase")
         .await
         .ok();
     assert_eq!(login["expires_in"], 900);
@@ -207,12 +202,7 @@ async fn sessions_refresh_and_end_over_rest() {
     assert_eq!(sessions["sessions"][1]["current"], false);
 
     // A password change ends the other sessions, not the caller's.
-    let other = rest
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"username": "ada", "password": "ada-passphrase"}),
-        )
+    let other = rest_login(rest.http(), &base(&platform), "ada", "ada-passphrase")
         .await
         .ok();
     let other_token = other["access_token"].as_str().unwrap();

@@ -96,32 +96,12 @@ impl<B> OnResponse<B> for Answers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use fip_kit::testing::CapturedLogs;
     use tower::{Layer, ServiceExt};
-
-    /// Log output, captured.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn the_access_log_never_holds_a_download_link() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::DEBUG)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let logs = CapturedLogs::start(tracing::Level::DEBUG);
         let service = layer().layer(tower::service_fn(|_: Request<Body>| async {
             Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
         }));
@@ -130,7 +110,7 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         service.oneshot(request).await.unwrap();
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log = logs.text();
         assert!(log.contains("/api/downloads/[redacted]"), "{log}");
         assert!(!log.contains(secret), "{log}");
         assert!(!log.contains("c2lnbmF0dXJl"), "{log}");

@@ -283,33 +283,12 @@ pub async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use crate::testing::CapturedLogs;
     use tower::{Layer, ServiceExt};
-
-    /// Log output, captured.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// What the call log writes for an answer with `status`, at `level` and above.
     async fn logged(status: tonic::Status, level: tracing::Level) -> String {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(level)
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let logs = CapturedLogs::start(level);
         let service =
             call_log().layer(tower::service_fn(
                 move |_: http::Request<tonic::body::Body>| {
@@ -323,7 +302,7 @@ mod tests {
             .body(tonic::body::Body::empty())
             .unwrap();
         service.oneshot(request).await.unwrap();
-        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+        logs.text()
     }
 
     #[tokio::test(flavor = "current_thread")]
