@@ -161,15 +161,17 @@ function ServiceCard(props: {
       {props.manager && (
         <div className="button-row">
           <button type="button" className="button-secondary" disabled={busy !== ""} onClick={() => act("health")}>
-            {busy === "health" ? "Checking…" : `Check health of ${s.name}`}
+            {busy === "health" ? "Checking…" : "Check health"}
+            <span className="visually-hidden"> of {s.name}</span>
           </button>
           {s.apiType === ApiType.MICHIGAN && (
             <button type="button" className="button-secondary" disabled={busy !== ""} onClick={() => act("sync")}>
               {busy === "sync" ? "Syncing…" : "Sync panels"}
+              <span className="visually-hidden"> of {s.name}</span>
             </button>
           )}
           <button type="button" className="button-secondary" onClick={props.onEdit}>
-            Edit {s.name}
+            Edit<span className="visually-hidden"> {s.name}</span>
           </button>
         </div>
       )}
