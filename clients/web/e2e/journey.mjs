@@ -250,8 +250,34 @@ try {
   await page.getByRole("button", { name: "Menu" }).click();
   await expectVisible(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Jobs", exact: true }));
   await page.screenshot({ path: join(shots, "menu-phone.png") });
-  await page.goto(`${base}/login`);
   step("screenshots saved");
+
+  // Signing out everywhere on another device ends this session too: the
+  // next call sends the user to sign in, and then back to where they were.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(`${base}/`);
+  await expectVisible(page.getByRole("heading", { name: "Dashboard" }));
+  const device = await browser.newContext();
+  const other = await device.newPage();
+  await other.goto(`${base}/login`);
+  await other.getByLabel("Username or email").fill("ada");
+  await other.getByLabel("Password").fill("a long passphrase");
+  await other.keyboard.press("Enter");
+  await expectVisible(other.getByRole("heading", { name: "Dashboard" }));
+  await other.goto(`${base}/profile`);
+  await other.getByRole("button", { name: "Sign out everywhere" }).click();
+  await other.waitForURL(/\/login/);
+  await device.close();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Jobs", exact: true }).click();
+  await page.waitForURL(/\/login\?next=%2Fjobs&ended=session_ended/);
+  await expectVisible(page.getByText("Your session has ended."));
+  await shot("session-ended");
+  await page.getByLabel("Password").fill("a long passphrase");
+  await page.getByLabel("Username or email").fill("ada");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/jobs$/);
+  await expectVisible(page.getByRole("link", { name: "My study" }));
+  step("a session ended elsewhere: signed in again and back at the jobs");
 
   if (problems.length > 0) throw new Error(`the console was not clean:\n${problems.join("\n")}`);
   console.log(`journey: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -1,8 +1,8 @@
 // Routes. Signed-out visitors are sent to sign in and then back to where
 // they were going; a session that ends (expired, revoked, signed out in
-// another tab) does the same.
+// another tab) does the same, saying why.
 import { lazy, Suspense, useEffect, useState, type ReactNode } from "react";
-import { BrowserRouter, Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router";
 import { session, useSession } from "./api";
 import { Layout } from "../components/Layout";
 import { Loading } from "../components/ui";
@@ -19,12 +19,18 @@ const NotificationsPage = lazy(() => import("../pages/Notifications"));
 const ProfilePage = lazy(() => import("../pages/Profile"));
 const AdminPage = lazy(() => import("../pages/Admin"));
 
+/**
+ * Sends a signed-out visitor to sign in and back; when the session just
+ * ended (expired, revoked, signed out in another tab) the sign-in page says
+ * why.
+ */
 function RequireSession({ children }: { children: ReactNode }) {
-  const { user } = useSession();
+  const { user, ended } = useSession();
   const location = useLocation();
   if (!user) {
     const next = location.pathname + location.search;
-    return <Navigate to={`/login?next=${encodeURIComponent(next)}`} replace />;
+    const why = ended && ended !== "signed_out" ? `&ended=${ended}` : "";
+    return <Navigate to={`/login?next=${encodeURIComponent(next)}${why}`} replace />;
   }
   return (
     <Layout>
@@ -33,26 +39,9 @@ function RequireSession({ children }: { children: ReactNode }) {
   );
 }
 
-/** Sends the user to sign in (and back) when the session ends. */
-function SessionWatcher() {
-  const navigate = useNavigate();
-  const location = useLocation();
-  useEffect(
-    () =>
-      session.onChange((s) => {
-        if (!s.ended || s.ended === "signed_out") return;
-        const next = location.pathname + location.search;
-        navigate(`/login?next=${encodeURIComponent(next)}&ended=${s.ended}`, { replace: true });
-      }),
-    [navigate, location],
-  );
-  return null;
-}
-
 export function AppRoutes() {
   return (
     <>
-      <SessionWatcher />
       <Routes>
         <Route path="/login" element={<LoginPage />} />
         <Route path="/register" element={<RegisterPage />} />
