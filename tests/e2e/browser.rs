@@ -84,12 +84,25 @@ async fn a_researchers_journey_in_the_browser() {
     )
     .unwrap();
 
+    // About 2 MiB: long enough to watch and cancel on a throttled link.
+    let large_vcf = work.path().join("large.vcf.gz");
+    std::fs::write(
+        &large_vcf,
+        VcfSpec::new(25, 20_000)
+            .chromosomes(["20"])
+            .phased(true)
+            .build()
+            .bgzf(),
+    )
+    .unwrap();
+
     let started = Instant::now();
     let mut journey = tokio::process::Command::new("node")
         .arg(root.join("clients/web/e2e/journey.mjs"))
         .current_dir(root.join("clients/web"))
         .env("FIP_URL", platform.platform.gateway_url().unwrap())
         .env("FIP_VCF", &vcf)
+        .env("FIP_LARGE_VCF", &large_vcf)
         .env("FIP_REMOTE_TOKEN", &accepted)
         .env("FIP_REFUSED_TOKEN", &refused)
         .env("FIP_SERVICE_NAME", SERVICE)

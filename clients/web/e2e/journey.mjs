@@ -11,7 +11,8 @@
 // Every wait is on an event or a selector, never on time. Screenshots of
 // each main page (1280x800 and 390x844) go to FIP_SCREENSHOTS.
 //
-// Env: FIP_URL, FIP_VCF (input file), FIP_REMOTE_TOKEN (accepted by the
+// Env: FIP_URL, FIP_VCF and FIP_LARGE_VCF (input files; the large one
+// takes seconds to upload on a throttled link), FIP_REMOTE_TOKEN (accepted by the
 // server), FIP_REFUSED_TOKEN (refused), FIP_SERVICE_NAME and
 // FIP_SECOND_SERVICE_NAME (the one given the refused token), FIP_PANELS
 // (two panel names, "|"-separated), FIP_SCREENSHOTS, FIP_CHROMIUM.
@@ -27,6 +28,7 @@ const env = (k) => {
 };
 const base = env("FIP_URL");
 const vcf = env("FIP_VCF");
+const largeVcf = env("FIP_LARGE_VCF");
 const goodToken = env("FIP_REMOTE_TOKEN");
 const refusedToken = env("FIP_REFUSED_TOKEN");
 const serviceName = env("FIP_SERVICE_NAME");
@@ -203,12 +205,31 @@ try {
   await cred.getByRole("button", { name: "Save token" }).click();
   await expectVisible(cred.getByText("Token saved."));
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "New job" }).click();
-  await page.getByLabel("Input VCF (.vcf or .vcf.gz)").setInputFiles(vcf);
+  await page.getByLabel("Input VCF (.vcf or .vcf.gz)").setInputFiles(largeVcf);
   await page.getByLabel("Job name").fill("Refused study");
   await page.getByLabel("Genome build").selectOption({ label: "hg38" });
   await page.getByLabel("Service (target 1)").selectOption({ label: secondService });
   await page.getByLabel("Reference panel (target 1)").selectOption({ label: `${panelA} (hg38)` });
   await expectVisible(page.getByText("The file passes the pre-flight check"));
+  // On a slow link the upload shows bytes, speed and time left, and can be
+  // cancelled; then it goes through at full speed.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions", {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: 64 * 1024,
+  });
+  await page.getByRole("button", { name: "Submit job" }).click();
+  const upload = page.getByTestId("upload");
+  await expectVisible(upload.getByText(/\/s · .* left$/));
+  await shot("upload");
+  step(`uploading: ${(await upload.locator("p").textContent()).trim()}`);
+  await upload.getByRole("button", { name: "Cancel upload" }).click();
+  await expectVisible(page.getByText("The upload was cancelled: nothing was stored."));
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  step("upload cancelled");
   await page.getByRole("button", { name: "Submit job" }).click();
   await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
   const failed = page.getByRole("alertdialog", { name: "Job failed" });

@@ -3,7 +3,7 @@
 // build, phasing, population, mode, r2 filter; "Check only" runs the
 // hub's submit checks without creating anything; the upload shows bytes,
 // speed and time left and can be cancelled.
-import { useMemo, useRef, useState, type DragEvent, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type DragEvent, type FormEvent } from "react";
 import { useNavigate } from "react-router";
 import { apiError, uploadFile, UploadCancelled, type UploadProgress } from "@fip/client";
 import { GenomeBuild, Phasing } from "@fip/client/gen/fip/common/v1/genome_pb";
@@ -556,8 +556,10 @@ export function PreflightPanel({ state, build }: { state: PreflightState; build:
 
 function UploadPanel({ upload }: { upload: Upload }) {
   const p = upload.progress;
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => ref.current?.scrollIntoView({ block: "nearest" }), []);
   return (
-    <div className="card upload" aria-live="polite" data-testid="upload">
+    <div ref={ref} className="card upload" aria-live="polite" data-testid="upload">
       <h2>Uploading</h2>
       <ProgressBar value={p.loaded} max={Math.max(1, p.total)} label="Upload progress" />
       <p>
