@@ -107,12 +107,18 @@ mod researcher {
     impl Cli {
         /// Runs `fip ARGS` with `stdin`, the profiles in a temp dir.
         async fn run(&self, args: &[&str], stdin: &str) -> Output {
+            self.run_with(args, stdin, &[]).await
+        }
+
+        /// Runs `fip ARGS` with these extra environment variables.
+        async fn run_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
             let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fip"))
                 .args(args)
                 .env("XDG_CONFIG_HOME", self.config_home.path())
                 .env_remove("FIP_URL")
                 .env_remove("FIP_TOKEN")
                 .env_remove("FIP_PROFILE")
+                .envs(env.iter().copied())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -529,6 +535,120 @@ mod researcher {
             "{}",
             text(&failed.stderr)
         );
+
+        // The other job commands on the finished jobs.
+        let parent = submitted["job"]["id"].as_str().unwrap();
+        let status = cli.ok(&["status", parent], "").await;
+        assert_eq!(status.matches("completed").count(), 3, "{status}");
+        let watched = cli.ok(&["watch", parent], "").await;
+        assert!(watched.contains("completed"), "{watched}");
+        let logs = cli.ok(&["logs", child], "").await;
+        assert!(logs.contains("Quality Control"), "{logs}");
+        let results = cli.ok(&["results", child], "").await;
+        assert!(results.contains("chr20.dose.vcf.gz"), "{results}");
+        let not_cancellable = cli.run(&["cancel", child], "").await;
+        assert_eq!(
+            not_cancellable.status.code(),
+            Some(1),
+            "{}",
+            text(&not_cancellable.stderr)
+        );
+        assert!(
+            text(&not_cancellable.stderr).contains("fip status JOB"),
+            "{}",
+            text(&not_cancellable.stderr)
+        );
+        let notices: serde_json::Value =
+            serde_json::from_str(&cli.ok(&["--json", "notifications"], "").await).unwrap();
+        assert!(
+            !notices["notifications"].as_array().unwrap().is_empty(),
+            "{notices}"
+        );
+        let failed_id = {
+            let listed: serde_json::Value =
+                serde_json::from_str(&cli.ok(&["--json", "jobs", "--status", "failed"], "").await)
+                    .unwrap();
+            let list = listed["jobs"].as_array().unwrap();
+            assert_eq!(list.len(), 1, "{listed}");
+            list[0]["id"].as_str().unwrap().to_owned()
+        };
+        let rewatched = cli.run(&["watch", &failed_id], "").await;
+        assert_eq!(
+            rewatched.status.code(),
+            Some(3),
+            "{}",
+            text(&rewatched.stderr)
+        );
+
+        // FIP_TOKEN and FIP_URL stand in for a profile.
+        let elsewhere = Cli {
+            config_home: tempfile::tempdir().unwrap(),
+            url: url.clone(),
+        };
+        let scripted = elsewhere
+            .run_with(
+                &["jobs"],
+                "",
+                &[("FIP_URL", &elsewhere.url), ("FIP_TOKEN", &ada)],
+            )
+            .await;
+        assert_eq!(
+            scripted.status.code(),
+            Some(0),
+            "{}",
+            text(&scripted.stderr)
+        );
+        assert!(text(&scripted.stdout).contains("two servers"));
+
+        // An access token about to expire is renewed first, and the new
+        // refresh token is saved (each works once: replaying the old one
+        // would end the session, and the next command would fail).
+        let profiles = fip_dir.join("profiles.json");
+        let read = || -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(&profiles).unwrap()).unwrap()
+        };
+        for _ in 0..2 {
+            let mut saved = read();
+            let before = saved["profiles"]["default"]["refresh_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            saved["profiles"]["default"]["access_expires_at"] = 0.into();
+            std::fs::write(&profiles, serde_json::to_vec(&saved).unwrap()).unwrap();
+            cli.ok(&["services"], "").await;
+            let after = read();
+            let renewed = after["profiles"]["default"]["refresh_token"]
+                .as_str()
+                .unwrap();
+            assert_ne!(renewed, before, "the session was renewed and saved");
+            assert_eq!(mode(&profiles), 0o600);
+        }
+        // A replayed refresh token ends the session: the CLI says to sign in.
+        let stale = read()["profiles"]["default"]["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        user::user_service_client::UserServiceClient::new(channel.clone())
+            .refresh_session(user::RefreshSessionRequest {
+                refresh_token: stale.clone(),
+            })
+            .await
+            .expect("the first use works");
+        let mut saved = read();
+        saved["profiles"]["default"]["access_expires_at"] = 0.into();
+        std::fs::write(&profiles, serde_json::to_vec(&saved).unwrap()).unwrap();
+        let ended = cli.run(&["services"], "").await;
+        assert_eq!(ended.status.code(), Some(4), "{}", text(&ended.stderr));
+        assert!(
+            text(&ended.stderr).contains("run `fip login`"),
+            "{}",
+            text(&ended.stderr)
+        );
+        cli.ok(
+            &["login", "--username", "ada", "--password-stdin"],
+            "ada-passphrase\n",
+        )
+        .await;
 
         // Signing out ends the session on the hub too.
         cli.ok(&["logout"], "").await;
