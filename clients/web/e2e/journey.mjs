@@ -123,7 +123,20 @@ try {
     setup.getByText(`You need to configure your ${serviceName} API credentials before submitting jobs.`),
   );
   await shot("setup-required");
-  step("Setup required");
+  // The dialog is modal: keyboard focus starts inside it, and Tab never
+  // reaches the page behind it (past the last button it goes to the
+  // browser's own controls, then back into the dialog).
+  if (!(await page.evaluate(() => !!document.activeElement?.closest("dialog[open]"))))
+    throw new Error("keyboard focus is not in the Setup required dialog");
+  for (let i = 0; i < 4; i++) {
+    await page.keyboard.press("Tab");
+    const where = await page.evaluate(() => {
+      const el = document.activeElement;
+      return !el || el === document.body || !!el.closest("dialog[open]") ? "" : el.outerHTML.slice(0, 80);
+    });
+    if (where) throw new Error(`Tab left the Setup required dialog for ${where}`);
+  }
+  step("Setup required (focus kept inside the dialog)");
   await setup.getByRole("button", { name: "Configure credentials" }).click();
 
   // Store the token and test it.

@@ -557,7 +557,9 @@ export function PreflightPanel({ state, build }: { state: PreflightState; build:
 function UploadPanel({ upload }: { upload: Upload }) {
   const p = upload.progress;
   const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => ref.current?.scrollIntoView({ block: "nearest" }), []);
+  useEffect(() => {
+    ref.current?.scrollIntoView({ block: "nearest" });
+  }, []);
   return (
     <div ref={ref} className="card upload" aria-live="polite" data-testid="upload">
       <h2>Uploading</h2>
