@@ -410,6 +410,54 @@ async fn users_cannot_see_each_others_jobs() {
         .into_inner();
     assert!(listed.jobs.is_empty());
     world.finish(&fay, &job.id).await;
+    // A page token is good for its own listing only: Fay's token for her
+    // completed jobs cannot page through her failed ones, nor a search.
+    let second = world.submit(&fay, world.submission(&file)).await.unwrap();
+    world.finish(&fay, &second.id).await;
+    let completed = |page_token: String| jobs::ListJobsRequest {
+        page_size: 1,
+        page_token,
+        status: vec![jobs::JobStatus::Completed as i32],
+        ..Default::default()
+    };
+    let first_page = client
+        .list_jobs(with_token(completed(String::new()), &fay.token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first_page.jobs.len(), 1);
+    assert!(!first_page.next_page_token.is_empty());
+    client
+        .list_jobs(with_token(
+            completed(first_page.next_page_token.clone()),
+            &fay.token,
+        ))
+        .await
+        .expect("the token pages its own listing");
+    for (request, token) in [
+        (
+            jobs::ListJobsRequest {
+                page_token: first_page.next_page_token.clone(),
+                status: vec![jobs::JobStatus::Failed as i32],
+                ..Default::default()
+            },
+            &fay.token,
+        ),
+        (
+            jobs::ListJobsRequest {
+                page_token: first_page.next_page_token.clone(),
+                query: "study".into(),
+                ..completed(String::new())
+            },
+            &fay.token,
+        ),
+    ] {
+        let error = client
+            .list_jobs(with_token(request, token))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Code::InvalidArgument);
+    }
     world.stop().await;
 }
 

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use fip_kit::Violations;
 use fip_kit::auth::UserPrincipal;
 use fip_kit::config::Config;
+use fip_kit::paging::{self, Listing};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::error::{FilesError, check, invalid};
 use crate::links::LinkSigner;
 use crate::objects::Objects;
-use crate::paging;
 use crate::store::{FileKind, FileQuery, FileRecord, Store};
 
 /// Limits and settings of the files service.
@@ -161,29 +161,15 @@ impl Files {
             job_id,
         } = request;
         let mut v = Violations::new();
-        if page_size < 0 {
-            v.add("page_size", "must not be negative");
-        }
+        let limit = paging::checked_page_size(&mut v, page_size);
         if let Some(job_id) = &job_id {
             v.max_len("job_id", job_id, MAX_JOB_ID_CHARS);
         }
-        let filters = format!(
-            "{}|{}",
-            kind.map(FileKind::as_str).unwrap_or_default(),
-            job_id.as_deref().unwrap_or_default()
-        );
-        let before_id = match paging::decode(&filters, &page_token) {
-            Ok(cursor) => cursor,
-            Err(_) => {
-                v.add(
-                    "page_token",
-                    "is not a token of this listing (with the same filters)",
-                );
-                None
-            }
-        };
+        let listing = Listing::new("files")
+            .filter("kind", kind.map(FileKind::as_str))
+            .filter("job_id", &job_id);
+        let before_id = paging::decode::<String>(&mut v, &page_token, &listing);
         check(v)?;
-        let limit = paging::page_size(page_size);
         let query = FileQuery {
             owner_user_id: user.id,
             kind,
@@ -192,9 +178,8 @@ impl Files {
             limit: limit + 1,
         };
         let (mut files, total_size) = self.store.list_files(&query).await?;
-        let next_page_token = fip_kit::paging::next_page_token(&mut files, limit, |f| {
-            paging::encode(&filters, &f.id)
-        });
+        let next_page_token =
+            paging::next_page_token(&mut files, limit, |f| paging::encode(&listing, &f.id));
         Ok(FilePage {
             files,
             next_page_token,

@@ -14,7 +14,6 @@ pub mod files;
 pub mod grpc;
 pub mod links;
 pub mod objects;
-pub mod paging;
 pub mod retention;
 pub mod store;
 pub mod upload;

@@ -18,7 +18,7 @@ use crate::events::Change;
 use crate::model::{Job, LogSource, Status as JobStatus};
 use crate::service::{Jobs, Submission, Target};
 use crate::store::{JobFilter, LogFilter};
-use fip_kit::paging;
+use fip_kit::paging::{self, Listing};
 
 #[derive(Clone)]
 pub struct JobApi {
@@ -226,13 +226,18 @@ impl JobService for JobApi {
             all_users,
         } = request.into_inner();
         let mut v = Violations::new();
-        if page_size < 0 {
-            v.add("page_size", "must not be negative");
-        }
-        let before = paging::decode_pair("jobs", &page_token).unwrap_or_else(|_| {
-            v.add("page_token", "is not a token from this listing");
-            None
-        });
+        let limit = paging::checked_page_size(&mut v, page_size);
+        let listing = Listing::new("jobs")
+            .filter("status", &status)
+            .filter("service_id", service_id)
+            .filter("created_after", created_after.as_ref().map(millis))
+            .filter("created_before", created_before.as_ref().map(millis))
+            .filter("parent_job_id", &parent_job_id)
+            .filter("top_level_only", top_level_only)
+            .filter("query", query.trim())
+            .filter("user_id", user_id)
+            .filter("all_users", all_users);
+        let before = paging::decode::<(i64, String)>(&mut v, &page_token, &listing);
         let mut statuses = Vec::new();
         for s in status {
             match status_from_wire(s) {
@@ -246,7 +251,6 @@ impl JobService for JobApi {
         }
         v.max_len("query", &query, 200);
         invalid(v)?;
-        let limit = paging::page_size(page_size);
         let (mut jobs, total) = self
             .jobs
             .list(JobFilter {
@@ -269,7 +273,7 @@ impl JobService for JobApi {
             })
             .await?;
         let next_page_token = paging::next_page_token(&mut jobs, limit, |j| {
-            paging::encode_pair("jobs", j.created_at, &j.id)
+            paging::encode(&listing, (j.created_at, &j.id))
         });
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -306,12 +310,10 @@ impl JobService for JobApi {
         } = request.into_inner();
         let job = self.owned(&user, &job_id).await?;
         let mut v = Violations::new();
-        let after = paging::decode("updates", &page_token).unwrap_or_else(|_| {
-            v.add("page_token", "is not a token from this listing");
-            None
-        });
+        let limit = paging::checked_page_size(&mut v, page_size);
+        let listing = Listing::new("status_updates").filter("job_id", &job.id);
+        let after = paging::decode::<i64>(&mut v, &page_token, &listing);
         invalid(v)?;
-        let limit = paging::page_size(page_size);
         let mut updates = self
             .jobs
             .store
@@ -319,7 +321,7 @@ impl JobService for JobApi {
             .await
             .map_err(JobError::from)?;
         let next_page_token =
-            paging::next_page_token(&mut updates, limit, |u| paging::encode("updates", u.id));
+            paging::next_page_token(&mut updates, limit, |u| paging::encode(&listing, u.id));
         Ok(Response::new(pb::ListJobStatusUpdatesResponse {
             status_updates: updates.into_iter().map(update_to_wire).collect(),
             next_page_token,
@@ -341,10 +343,13 @@ impl JobService for JobApi {
         } = request.into_inner();
         let job = self.owned(&user, &job_id).await?;
         let mut v = Violations::new();
-        let cursor = paging::decode("logs", &page_token).unwrap_or_else(|_| {
-            v.add("page_token", "is not a token from this listing");
-            None
-        });
+        let limit = paging::checked_page_size(&mut v, page_size);
+        let listing = Listing::new("logs")
+            .filter("job_id", &job.id)
+            .filter("source", source)
+            .filter("types", &types)
+            .filter("after_id", after_id);
+        let cursor = paging::decode::<i64>(&mut v, &page_token, &listing);
         let source = match pb::JobLogSource::try_from(source) {
             Ok(pb::JobLogSource::Unspecified) => None,
             Ok(pb::JobLogSource::Remote) => Some(LogSource::Remote),
@@ -362,7 +367,6 @@ impl JobService for JobApi {
             }
         }
         invalid(v)?;
-        let limit = paging::page_size(page_size);
         let mut logs = self
             .jobs
             .store
@@ -378,7 +382,7 @@ impl JobService for JobApi {
             .await
             .map_err(JobError::from)?;
         let next_page_token =
-            paging::next_page_token(&mut logs, limit, |l| paging::encode("logs", l.id));
+            paging::next_page_token(&mut logs, limit, |l| paging::encode(&listing, l.id));
         Ok(Response::new(pb::ListJobLogsResponse {
             logs: logs.into_iter().map(log_to_wire).collect(),
             next_page_token,

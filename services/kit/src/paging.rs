@@ -1,7 +1,17 @@
-//! AIP-158 pagination: page sizes and opaque page tokens over an id cursor.
+//! AIP-158 pagination: page sizes, and opaque page tokens.
+//!
+//! A token carries the listing it was issued for (a kind, such as `jobs`,
+//! and the filters of the request) and the sort key of the last item it
+//! returned. A token presented to another listing, or to the same listing
+//! with other filters, is refused: it would otherwise page through a
+//! result it was never part of.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Violations;
 
 /// Page size when the request leaves it at 0.
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
@@ -10,15 +20,99 @@ pub const MAX_PAGE_SIZE: i64 = 500;
 
 /// The effective page size (negative sizes are refused before this).
 pub fn page_size(requested: i32) -> i64 {
+    page_size_within(requested, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+}
+
+/// The effective page size of a listing with its own default and maximum.
+pub fn page_size_within(requested: i32, default: i64, max: i64) -> i64 {
     match requested {
-        n if n <= 0 => DEFAULT_PAGE_SIZE,
-        n => i64::from(n).min(MAX_PAGE_SIZE),
+        n if n <= 0 => default,
+        n => i64::from(n).min(max),
     }
 }
 
-/// An opaque token for the id cursor of `kind` (`users`, `audit`).
-pub fn encode(kind: &str, cursor: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{kind}:{cursor}"))
+/// `page_size` checked (a negative size is a violation) and made effective.
+pub fn checked_page_size(v: &mut Violations, requested: i32) -> i64 {
+    checked_page_size_within(v, requested, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+}
+
+/// [`checked_page_size`] for a listing with its own default and maximum.
+pub fn checked_page_size_within(v: &mut Violations, requested: i32, default: i64, max: i64) -> i64 {
+    if requested < 0 {
+        v.add("page_size", "must not be negative");
+    }
+    page_size_within(requested, default, max)
+}
+
+/// What a token belongs to: the kind of listing and the filters of the
+/// request that issued it, in a canonical text form (e.g. `status=2,3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    text: String,
+}
+
+impl Listing {
+    /// The listing `kind` with no filters.
+    pub fn new(kind: &str) -> Self {
+        Self {
+            text: kind.to_string(),
+        }
+    }
+
+    /// Adds a filter; `value` is written with `Debug`, so that strings,
+    /// numbers, options and lists each have one unambiguous form.
+    pub fn filter(mut self, name: &str, value: impl std::fmt::Debug) -> Self {
+        self.text.push_str(&format!("\n{name}={value:?}"));
+        self
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Token<K> {
+    /// The listing and its filters.
+    l: String,
+    /// The sort key of the last item returned.
+    k: K,
+}
+
+/// The token of the page after the item whose sort key is `key`.
+pub fn encode<K: Serialize>(listing: &Listing, key: K) -> String {
+    let token = Token {
+        l: listing.text.clone(),
+        k: key,
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).expect("a page token always encodes"))
+}
+
+/// The sort key in `token` (None for the first page). A token this listing
+/// did not issue, or issued for other filters, is a violation of
+/// `page_token`.
+pub fn decode<K: DeserializeOwned>(
+    v: &mut Violations,
+    token: &str,
+    listing: &Listing,
+) -> Option<K> {
+    if token.is_empty() {
+        return None;
+    }
+    let parsed = URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Token<K>>(&bytes).ok());
+    match parsed {
+        Some(t) if t.l == listing.text => Some(t.k),
+        Some(_) => {
+            v.add(
+                "page_token",
+                "was issued for another listing, or with other filters",
+            );
+            None
+        }
+        None => {
+            v.add("page_token", "is not a token this listing issued");
+            None
+        }
+    }
 }
 
 /// The next page's token of a listing that fetched `limit + 1` items:
@@ -37,73 +131,65 @@ pub fn next_page_token<T>(
     items.last().map(token).unwrap_or_default()
 }
 
-/// A page token that this listing did not issue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BadToken;
-
-/// The cursor in a token of `kind`; None for an empty token; Err for a
-/// token that is not ours.
-pub fn decode(kind: &str, token: &str) -> Result<Option<i64>, BadToken> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| BadToken)?;
-    let text = String::from_utf8(bytes).map_err(|_| BadToken)?;
-    let (k, cursor) = text.split_once(':').ok_or(BadToken)?;
-    if k != kind {
-        return Err(BadToken);
-    }
-    cursor.parse().map(Some).map_err(|_| BadToken)
-}
-
-/// An opaque token for a (created_at, id) cursor of a newest-first listing.
-pub fn encode_pair(kind: &str, created_at: i64, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{kind}:{created_at}:{id}"))
-}
-
-/// The (created_at, id) cursor in a token of `kind`.
-pub fn decode_pair(kind: &str, token: &str) -> Result<Option<(i64, String)>, BadToken> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| BadToken)?;
-    let text = String::from_utf8(bytes).map_err(|_| BadToken)?;
-    let mut parts = text.splitn(3, ':');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(k), Some(at), Some(id)) if k == kind && !id.is_empty() => {
-            Ok(Some((at.parse().map_err(|_| BadToken)?, id.to_string())))
-        }
-        _ => Err(BadToken),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_extra_item_makes_the_next_token() {
+        let listing = Listing::new("n");
         let mut items = vec![1, 2, 3];
         assert_eq!(
-            next_page_token(&mut items, 2, |i| encode("n", *i)),
-            encode("n", 2)
+            next_page_token(&mut items, 2, |i| encode(&listing, *i)),
+            encode(&listing, 2)
         );
         assert_eq!(items, [1, 2]);
-        assert_eq!(next_page_token(&mut items, 2, |i| encode("n", *i)), "");
+        assert_eq!(next_page_token(&mut items, 2, |i| encode(&listing, *i)), "");
         assert_eq!(items, [1, 2]);
     }
 
     #[test]
-    fn tokens_round_trip_and_are_kind_checked() {
-        let token = encode("users", 42);
-        assert_eq!(decode("users", &token), Ok(Some(42)));
-        assert_eq!(decode("users", ""), Ok(None));
-        assert!(decode("audit", &token).is_err());
-        assert!(decode("users", "garbage!").is_err());
+    fn tokens_round_trip_for_their_listing_and_filters_only() {
+        let failed = Listing::new("jobs")
+            .filter("status", [4])
+            .filter("query", "");
+        let token = encode(&failed, (17_i64, "0193-ab"));
+        let mut v = Violations::new();
+        assert_eq!(
+            decode::<(i64, String)>(&mut v, &token, &failed),
+            Some((17, "0193-ab".to_string()))
+        );
+        assert_eq!(decode::<(i64, String)>(&mut v, "", &failed), None);
+        assert!(v.is_empty());
+        // Replayed with other filters, on another listing, or made up.
+        let completed = Listing::new("jobs")
+            .filter("status", [3])
+            .filter("query", "");
+        for (token, listing) in [
+            (token.as_str(), &completed),
+            (token.as_str(), &Listing::new("files")),
+            ("garbage!", &failed),
+        ] {
+            let mut v = Violations::new();
+            assert_eq!(decode::<(i64, String)>(&mut v, token, listing), None);
+            assert!(!v.is_empty());
+        }
+        // A filter's value cannot pass for another's.
+        assert_ne!(
+            Listing::new("x").filter("a", "1\nb=2"),
+            Listing::new("x").filter("a", "1").filter("b", 2)
+        );
+    }
+
+    #[test]
+    fn page_sizes() {
         assert_eq!(page_size(0), DEFAULT_PAGE_SIZE);
-        let pair = encode_pair("jobs", 17, "0193-ab");
-        assert_eq!(decode_pair("jobs", &pair), Ok(Some((17, "0193-ab".into()))));
-        assert!(decode_pair("jobs", &token).is_err());
+        assert_eq!(page_size(7), 7);
         assert_eq!(page_size(10_000), MAX_PAGE_SIZE);
+        assert_eq!(page_size_within(0, 20, 100), 20);
+        assert_eq!(page_size_within(1_000, 20, 100), 100);
+        let mut v = Violations::new();
+        assert_eq!(checked_page_size(&mut v, -1), DEFAULT_PAGE_SIZE);
+        assert!(!v.is_empty());
     }
 }

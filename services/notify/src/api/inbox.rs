@@ -4,13 +4,13 @@
 use fip_kit::Violations;
 use fip_kit::auth;
 use fip_kit::db::millis;
+use fip_kit::paging::{self, Listing};
 use fip_proto::notify::v1 as pb;
 use fip_proto::notify::v1::notification_service_server::NotificationService;
 use tonic::{Request, Response, Status};
 
 use super::NotifyApi;
 use super::convert::{kind_from_wire, notification_to_wire};
-use super::page;
 use super::watch::WatchStream;
 use crate::error::check;
 use crate::model::NotificationKind;
@@ -20,9 +20,13 @@ use crate::store::ListQuery;
 const MAX_JOB_ID: usize = 64;
 
 /// The filters of a listing as text, so that a page token is bound to them.
-fn filters(unread_only: bool, kinds: &[NotificationKind], job_id: &str) -> String {
+/// The listing a page token belongs to: the inbox with these filters.
+fn listing(unread_only: bool, kinds: &[NotificationKind], job_id: &str) -> Listing {
     let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    format!("u={unread_only};t={};j={job_id}", kinds.join(","))
+    Listing::new("notifications")
+        .filter("unread_only", unread_only)
+        .filter("types", kinds)
+        .filter("job_id", job_id)
 }
 
 #[tonic::async_trait]
@@ -40,7 +44,7 @@ impl NotificationService for NotifyApi {
             job_id,
         } = request.into_inner();
         let mut v = Violations::new();
-        let limit = page::size(&mut v, page_size);
+        let limit = paging::checked_page_size(&mut v, page_size);
         let mut kinds = Vec::new();
         for (i, value) in types.into_iter().enumerate() {
             match kind_from_wire(value) {
@@ -51,9 +55,9 @@ impl NotificationService for NotifyApi {
         kinds.sort_by_key(|k| k.as_str());
         kinds.dedup();
         v.max_len("job_id", &job_id, MAX_JOB_ID);
-        let before_id = page::decode(&mut v, &page_token, &filters(unread_only, &kinds, &job_id));
+        let listing = listing(unread_only, &kinds, &job_id);
+        let before_id = paging::decode::<i64>(&mut v, &page_token, &listing);
         check(v)?;
-        let listing = filters(unread_only, &kinds, &job_id);
         let page = self
             .notify
             .list(ListQuery {
@@ -73,7 +77,7 @@ impl NotificationService for NotifyApi {
                 .collect(),
             next_page_token: page
                 .next_before_id
-                .map(|id| page::encode(&listing, id))
+                .map(|id| paging::encode(&listing, id))
                 .unwrap_or_default(),
             unread_count: page.unread_count,
         }))

@@ -5,7 +5,6 @@
 mod convert;
 mod inbox;
 mod internal;
-mod page;
 mod preferences;
 mod watch;
 

@@ -2,17 +2,17 @@
 
 use fip_kit::Violations;
 use fip_kit::db::millis;
+use fip_kit::paging::{self, Listing};
 use fip_proto::registry::v1 as pb;
-use serde_json::Value;
 use tonic::{Request, Response, Status};
 
-use super::{access, convert, errors, page};
+use super::{access, convert, errors};
 use crate::domain::Registry;
 use crate::model::{HealthCheck, ServiceHealth};
 use crate::store::{CheckCursor, CheckFilter};
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 1000;
 
 pub async fn get(
     registry: &Registry,
@@ -62,7 +62,8 @@ pub async fn list(
     } = request.into_inner();
     let mut v = Violations::new();
     v.id("service_id", service_id);
-    let limit = page::size(&mut v, "page_size", page_size, DEFAULT_PAGE, MAX_PAGE);
+    let limit =
+        paging::checked_page_size_within(&mut v, page_size, DEFAULT_PAGE, MAX_PAGE) as usize;
     let filter = CheckFilter {
         service_id,
         checked_after: checked_after.as_ref().map(millis),
@@ -74,19 +75,13 @@ pub async fn list(
     {
         v.add("checked_before", "must be later than checked_after");
     }
-    let filters = format!(
-        "checks;{service_id};{:?};{:?};{status}",
-        filter.checked_after, filter.checked_before
-    );
-    let after = page::decode(&mut v, "page_token", &page_token, &filters).and_then(|key| {
-        let cursor = page::number(&key, 0)
-            .zip(page::number(&key, 1))
-            .map(|(checked_at, id)| CheckCursor { checked_at, id });
-        if cursor.is_none() {
-            v.add("page_token", "is not a token this listing issued");
-        }
-        cursor
-    });
+    let listing = Listing::new("health_checks")
+        .filter("service_id", service_id)
+        .filter("checked_after", filter.checked_after)
+        .filter("checked_before", filter.checked_before)
+        .filter("status", status);
+    let after = paging::decode::<(i64, i64)>(&mut v, &page_token, &listing)
+        .map(|(checked_at, id)| CheckCursor { checked_at, id });
     v.finish()?;
     let page = registry
         .list_checks(&filter, after.as_ref(), limit, privileged)
@@ -96,7 +91,7 @@ pub async fn list(
         health_checks: page.items.iter().map(check_out).collect(),
         next_page_token: page
             .next
-            .map(|c| page::encode(&filters, vec![Value::from(c.checked_at), Value::from(c.id)]))
+            .map(|c| paging::encode(&listing, (c.checked_at, c.id)))
             .unwrap_or_default(),
     }))
 }

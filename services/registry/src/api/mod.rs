@@ -13,7 +13,6 @@ mod access;
 mod convert;
 pub mod errors;
 mod health;
-mod page;
 mod panels;
 mod services;
 

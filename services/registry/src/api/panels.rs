@@ -2,18 +2,18 @@
 //! `UpdateReferencePanel`, `DeleteReferencePanel`, `SyncReferencePanels`.
 
 use fip_kit::Violations;
+use fip_kit::paging::{self, Listing};
 use fip_proto::registry::v1 as pb;
-use serde_json::Value;
 use tonic::{Request, Response, Status};
 
-use super::{access, convert, errors, page};
+use super::{access, convert, errors};
 use crate::domain::{Registry, SyncRequest};
 use crate::model::{GenomeBuild, Panel, PanelPatch, PanelSpec, Population};
 use crate::rules;
 use crate::store::{PanelCursor, PanelFilter};
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 500;
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 500;
 
 pub async fn list(
     registry: &Registry,
@@ -28,7 +28,8 @@ pub async fn list(
         include_inactive,
     } = request.into_inner();
     let mut v = Violations::new();
-    let limit = page::size(&mut v, "page_size", page_size, DEFAULT_PAGE, MAX_PAGE);
+    let limit =
+        paging::checked_page_size_within(&mut v, page_size, DEFAULT_PAGE, MAX_PAGE) as usize;
     if service_id < 0 {
         v.add("service_id", "must be a service id, or 0 for all services");
     }
@@ -37,25 +38,17 @@ pub async fn list(
         build: convert::build_in(&mut v, "build", build),
         include_inactive: include_inactive && privileged,
     };
-    let filters = format!("panels;{service_id};{build};{}", filter.include_inactive);
-    let after = page::decode(&mut v, "page_token", &page_token, &filters).and_then(|key| {
-        let cursor = match (
-            page::number(&key, 0),
-            page::text(&key, 1),
-            page::number(&key, 2),
-        ) {
-            (Some(service_id), Some(name), Some(id)) => Some(PanelCursor {
-                service_id,
-                name,
-                id,
-            }),
-            _ => None,
-        };
-        if cursor.is_none() {
-            v.add("page_token", "is not a token this listing issued");
-        }
-        cursor
-    });
+    let listing = Listing::new("panels")
+        .filter("service_id", service_id)
+        .filter("build", build)
+        .filter("include_inactive", filter.include_inactive);
+    let after = paging::decode::<(i64, String, i64)>(&mut v, &page_token, &listing).map(
+        |(service_id, name, id)| PanelCursor {
+            service_id,
+            name,
+            id,
+        },
+    );
     v.finish()?;
     let page = registry
         .list_panels(&filter, after.as_ref(), limit, privileged)
@@ -65,16 +58,7 @@ pub async fn list(
         reference_panels: page.items.iter().map(panel_out).collect(),
         next_page_token: page
             .next
-            .map(|c| {
-                page::encode(
-                    &filters,
-                    vec![
-                        Value::from(c.service_id),
-                        Value::from(c.name),
-                        Value::from(c.id),
-                    ],
-                )
-            })
+            .map(|c| paging::encode(&listing, (c.service_id, c.name, c.id)))
             .unwrap_or_default(),
     }))
 }

@@ -2,12 +2,12 @@
 //! `DeleteService`: wire conversion and checks around the domain.
 
 use fip_kit::Violations;
+use fip_kit::paging::{self, Listing};
 use fip_proto::registry::v1 as pb;
 use fip_proto::registry::v1::imputation_service::ApiSettings as PbSettings;
-use serde_json::Value;
 use tonic::{Request, Response, Status};
 
-use super::{access, convert, errors, page};
+use super::{access, convert, errors};
 use crate::domain::Registry;
 use crate::model::{
     ApiSettings, DEFAULT_MICHIGAN_APP, MichiganPatch, MichiganSettings, Service, ServicePatch,
@@ -16,8 +16,8 @@ use crate::model::{
 use crate::rules;
 use crate::store::{ServiceCursor, ServiceFilter};
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 500;
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 500;
 
 pub async fn list(
     registry: &Registry,
@@ -33,26 +33,21 @@ pub async fn list(
         include_inactive,
     } = request.into_inner();
     let mut v = Violations::new();
-    let limit = page::size(&mut v, "page_size", page_size, DEFAULT_PAGE, MAX_PAGE);
+    let limit =
+        paging::checked_page_size_within(&mut v, page_size, DEFAULT_PAGE, MAX_PAGE) as usize;
     let filter = ServiceFilter {
         api_type: convert::api_type_in(&mut v, "api_type", api_type),
         build: convert::build_in(&mut v, "build", build),
         available_only,
         include_inactive: include_inactive && privileged,
     };
-    let filters = format!(
-        "services;{api_type};{build};{available_only};{}",
-        filter.include_inactive
-    );
-    let after = page::decode(&mut v, "page_token", &page_token, &filters).and_then(|key| {
-        let cursor = page::text(&key, 0)
-            .zip(page::number(&key, 1))
-            .map(|(name, id)| ServiceCursor { name, id });
-        if cursor.is_none() {
-            v.add("page_token", "is not a token this listing issued");
-        }
-        cursor
-    });
+    let listing = Listing::new("services")
+        .filter("api_type", api_type)
+        .filter("build", build)
+        .filter("available_only", available_only)
+        .filter("include_inactive", filter.include_inactive);
+    let after = paging::decode::<(String, i64)>(&mut v, &page_token, &listing)
+        .map(|(name, id)| ServiceCursor { name, id });
     v.finish()?;
     let page = registry
         .list_services(&filter, after.as_ref(), limit)
@@ -62,7 +57,7 @@ pub async fn list(
         services: page.items.iter().map(service_out).collect(),
         next_page_token: page
             .next
-            .map(|c| page::encode(&filters, vec![Value::from(c.name), Value::from(c.id)]))
+            .map(|c| paging::encode(&listing, (c.name, c.id)))
             .unwrap_or_default(),
     }))
 }

@@ -9,22 +9,11 @@ use tonic::{Request, Response, Status};
 
 use super::{UserApi, action_from_wire, audit_to_wire};
 use crate::store::AuditQuery;
-use fip_kit::paging;
+use fip_kit::paging::{self, Listing};
 
-/// Checks the paging and action filters shared by both listings.
-fn common(
-    v: &mut Violations,
-    page_size: i32,
-    page_token: &str,
-    actions: &[i32],
-) -> (Option<i64>, Vec<String>) {
-    if page_size < 0 {
-        v.add("page_size", "must not be negative");
-    }
-    let cursor = paging::decode("audit", page_token).unwrap_or_else(|_| {
-        v.add("page_token", "is not a token from this listing");
-        None
-    });
+/// Checks the page size and the action filter shared by both listings.
+fn common(v: &mut Violations, page_size: i32, actions: &[i32]) -> Vec<String> {
+    paging::checked_page_size(v, page_size);
     let mut names = Vec::new();
     for action in actions {
         match action_from_wire(*action) {
@@ -32,20 +21,48 @@ fn common(
             None => v.add("actions", "contains an unknown action"),
         }
     }
-    (cursor, names)
+    names
+}
+
+/// The listing a page token of `query` belongs to: every filter of it.
+fn listing(query: &AuditQuery) -> Listing {
+    let AuditQuery {
+        user_id,
+        actions,
+        outcome,
+        created_after,
+        created_before,
+        client_address,
+        before_id: _,
+        limit: _,
+    } = query;
+    Listing::new("audit")
+        .filter("user_id", user_id)
+        .filter("actions", actions)
+        .filter("outcome", outcome)
+        .filter("created_after", created_after)
+        .filter("created_before", created_before)
+        .filter("client_address", client_address)
 }
 
 impl UserApi {
+    /// One page of `query` from `page_token` (checked against the query's
+    /// filters); `v` holds the request's other violations so far.
     async fn audit_page(
         &self,
-        query: AuditQuery,
+        mut v: Violations,
+        mut query: AuditQuery,
+        page_token: &str,
         page_size: i32,
     ) -> Result<(Vec<pb::AuditEvent>, String), Status> {
+        let listing = listing(&query);
+        query.before_id = paging::decode(&mut v, page_token, &listing);
+        v.finish()?;
         let (events, next) =
             crate::audit::list(self.accounts.store().as_ref(), query, page_size).await?;
         Ok((
             events.into_iter().map(audit_to_wire).collect(),
-            next.map(|id| paging::encode("audit", id))
+            next.map(|id| paging::encode(&listing, id))
                 .unwrap_or_default(),
         ))
     }
@@ -66,18 +83,18 @@ impl AuditService for UserApi {
             created_before,
         } = request.into_inner();
         let mut v = Violations::new();
-        let (before_id, actions) = common(&mut v, page_size, &page_token, &actions);
-        v.finish()?;
+        let actions = common(&mut v, page_size, &actions);
         let (audit_events, next_page_token) = self
             .audit_page(
+                v,
                 AuditQuery {
                     user_id: Some(user.id),
                     actions,
                     created_after: created_after.as_ref().map(millis),
                     created_before: created_before.as_ref().map(millis),
-                    before_id,
                     ..Default::default()
                 },
+                &page_token,
                 page_size,
             )
             .await?;
@@ -103,7 +120,7 @@ impl AuditService for UserApi {
             client_address,
         } = request.into_inner();
         let mut v = Violations::new();
-        let (before_id, actions) = common(&mut v, page_size, &page_token, &actions);
+        let actions = common(&mut v, page_size, &actions);
         let outcome = match pb::AuditOutcome::try_from(outcome) {
             Ok(pb::AuditOutcome::Unspecified) => None,
             Ok(o) => o
@@ -116,9 +133,9 @@ impl AuditService for UserApi {
             }
         };
         v.max_len("client_address", &client_address, 64);
-        v.finish()?;
         let (audit_events, next_page_token) = self
             .audit_page(
+                v,
                 AuditQuery {
                     user_id: (user_id > 0).then_some(user_id),
                     actions,
@@ -126,9 +143,10 @@ impl AuditService for UserApi {
                     created_after: created_after.as_ref().map(millis),
                     created_before: created_before.as_ref().map(millis),
                     client_address: Some(client_address).filter(|a| !a.is_empty()),
-                    before_id,
+                    before_id: None,
                     limit: 0,
                 },
+                &page_token,
                 page_size,
             )
             .await?;

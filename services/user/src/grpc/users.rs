@@ -11,7 +11,7 @@ use super::{UserApi, caller, role_from_wire, session_to_wire, user_to_wire};
 use crate::accounts::{Registration, Session};
 use crate::sessions::Tokens;
 use crate::store::{ProfileChanges, UserFilter};
-use fip_kit::paging;
+use fip_kit::paging::{self, Listing};
 
 const PROFILE_FIELDS: [&str; 5] = [
     "email",
@@ -136,26 +136,17 @@ impl UserService for UserApi {
             page_token,
         } = request.into_inner();
         let mut v = Violations::new();
-        if page_size < 0 {
-            v.add("page_size", "must not be negative");
-        }
-        let before = match paging::decode_pair("sessions", &page_token) {
-            Ok(cursor) => cursor.map(|(_, id)| id),
-            Err(_) => {
-                v.add("page_token", "is not a token from this listing");
-                None
-            }
-        };
+        let limit = paging::checked_page_size(&mut v, page_size);
+        let listing = Listing::new("sessions");
+        let before = paging::decode::<String>(&mut v, &page_token, &listing);
         v.finish()?;
-        let limit = paging::page_size(page_size);
         let mut sessions = self
             .accounts
             .sessions()
             .list(&principal, before.as_deref(), limit + 1)
             .await?;
-        let next_page_token = paging::next_page_token(&mut sessions, limit, |s| {
-            paging::encode_pair("sessions", s.created_at, &s.id)
-        });
+        let next_page_token =
+            paging::next_page_token(&mut sessions, limit, |s| paging::encode(&listing, &s.id));
         Ok(Response::new(pb::ListSessionsResponse {
             sessions: sessions
                 .into_iter()
@@ -328,19 +319,17 @@ impl UserService for UserApi {
             query,
         } = request.into_inner();
         let mut v = Violations::new();
-        if page_size < 0 {
-            v.add("page_size", "must not be negative");
-        }
-        let after_id = paging::decode("users", &page_token).unwrap_or_else(|_| {
-            v.add("page_token", "is not a token from this listing");
-            None
-        });
+        let limit = paging::checked_page_size(&mut v, page_size);
+        let listing = Listing::new("users")
+            .filter("role", role)
+            .filter("is_active", is_active)
+            .filter("query", query.trim());
+        let after_id = paging::decode::<i64>(&mut v, &page_token, &listing);
         if role != 0 && role_from_wire(role).is_none() {
             v.add("role", "is not a known role");
         }
         v.max_len("query", &query, 200);
         v.finish()?;
-        let limit = paging::page_size(page_size);
         let (mut users, total) = self
             .accounts
             .list(UserFilter {
@@ -352,7 +341,7 @@ impl UserService for UserApi {
             })
             .await?;
         let next_page_token =
-            paging::next_page_token(&mut users, limit, |u| paging::encode("users", u.id));
+            paging::next_page_token(&mut users, limit, |u| paging::encode(&listing, u.id));
         Ok(Response::new(pb::ListUsersResponse {
             users: users.into_iter().map(user_to_wire).collect(),
             next_page_token,
