@@ -623,6 +623,15 @@ mod researcher {
             assert_ne!(renewed, before, "the session was renewed and saved");
             assert_eq!(mode(&profiles), 0o600);
         }
+        // Two commands renewing at once share one renewal: neither replays
+        // the other's spent refresh token.
+        let mut saved = read();
+        saved["profiles"]["default"]["access_expires_at"] = 0.into();
+        std::fs::write(&profiles, serde_json::to_vec(&saved).unwrap()).unwrap();
+        let (one, two) = tokio::join!(cli.run(&["services"], ""), cli.run(&["jobs"], ""));
+        assert_eq!(one.status.code(), Some(0), "{}", text(&one.stderr));
+        assert_eq!(two.status.code(), Some(0), "{}", text(&two.stderr));
+        cli.ok(&["services"], "").await;
         // A replayed refresh token ends the session: the CLI says to sign in.
         let stale = read()["profiles"]["default"]["refresh_token"]
             .as_str()

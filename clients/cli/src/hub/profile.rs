@@ -123,6 +123,42 @@ fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
+/// An exclusive lock on the profiles, held while a session is renewed, so
+/// that two `fip` processes never spend the same refresh token (the second
+/// would end the session). Released when dropped.
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+/// Takes [`Lock`], waiting for another process that holds it.
+pub fn lock() -> Result<Lock, CliError> {
+    use std::os::fd::AsRawFd;
+    let dir = config_dir()?;
+    let failed = |e: std::io::Error| {
+        CliError::error(format!(
+            "cannot lock the profiles in {}: {e}",
+            dir.display()
+        ))
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(failed)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(dir.join(".profiles.lock"))
+        .map_err(failed)?;
+    // SAFETY: flock on a descriptor this function owns; no memory is shared.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(failed(std::io::Error::last_os_error()));
+    }
+    Ok(Lock { _file: file })
+}
+
 /// Stores `profile` under `name` (the default when there is none yet).
 pub fn store(name: &str, profile: Profile) -> Result<(), CliError> {
     let mut all = Profiles::load()?;

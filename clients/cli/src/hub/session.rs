@@ -125,6 +125,23 @@ impl Hub {
                 "the token in FIP_TOKEN has expired: set a fresh one, or unset it and run `fip login`",
             ));
         };
+        let spent = saved.refresh_token.clone();
+        // Another process may have renewed the session meanwhile: under the
+        // lock, take the newest saved tokens, and renew only if they are
+        // still the ones this process holds (or are about to expire).
+        let _lock = profile::lock()?;
+        let saved = match Profiles::load()?.profiles.remove(&self.profile) {
+            Some(newer)
+                if newer.refresh_token != spent
+                    && newer.access_expires_at - now() >= RENEW_BEFORE.as_secs() as i64 =>
+            {
+                self.auth = Auth::Profile(newer);
+                return Ok(());
+            }
+            Some(newer) if newer.signed_in() => newer,
+            _ => return Err(CliError::not_signed_in(&self.profile)),
+        };
+        let saved = &saved;
         if saved.refresh_token.is_empty() {
             return Err(CliError::not_signed_in(&self.profile));
         }
