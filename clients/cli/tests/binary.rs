@@ -454,6 +454,33 @@ mod researcher {
             }
         }
         assert_eq!(downloaded.len(), expected);
+        // The bytes are the emulator's imputation: each variant of every
+        // downloaded dose file carries the R2 the emulator gives its position,
+        // and all 25 samples are there.
+        for child in &children {
+            for chromosome in ["20", "21"] {
+                let path = out
+                    .join(child.as_str().unwrap())
+                    .join(format!("chr{chromosome}.dose.vcf.gz"));
+                let mut vcf = String::new();
+                std::io::Read::read_to_string(
+                    &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap()),
+                    &mut vcf,
+                )
+                .unwrap();
+                let header = vcf.lines().find(|l| l.starts_with("#CHROM")).unwrap();
+                assert_eq!(header.split('\t').count(), 9 + 25, "{header}");
+                let mut variants = 0;
+                for line in vcf.lines().filter(|l| !l.starts_with('#')) {
+                    let fields: Vec<&str> = line.split('\t').collect();
+                    let position: u64 = fields[1].parse().unwrap();
+                    let r2 = format!("R2={:.5}", cloudgene::r2(position));
+                    assert!(fields[7].split(';').any(|f| f == r2), "{line}");
+                    variants += 1;
+                }
+                assert!(variants > 0, "{} has variants", path.display());
+            }
+        }
         assert_eq!(first.accepted_submissions(), 1);
         assert_eq!(second.accepted_submissions(), 1);
 
