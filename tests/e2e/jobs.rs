@@ -345,6 +345,31 @@ async fn a_refused_token_fails_the_job_with_update_your_credentials() {
 }
 
 #[tokio::test]
+async fn a_replaced_credential_is_the_one_the_next_job_uses() {
+    let world = World::start().await;
+    let eli = world.researcher("eli", true).await;
+    let file = world.upload(&eli, &study()).await;
+    // A first job: the worker looks the credential up and remembers it.
+    let first = world.submit(&eli, world.submission(&file)).await.unwrap();
+    let done = world.finish(&eli, &first.id).await;
+    assert_eq!(done.status, jobs::JobStatus::Completed as i32);
+    // Eli makes a new token on the server (which retires the old one, as a
+    // Cloudgene server has one API token per user) and stores it at once:
+    // the next job must be sent with it, not with the one remembered.
+    let fresh = world.server.issue_token("eli");
+    support::store_credential(world.channel(), &eli.token, world.service_id, &fresh).await;
+    let second = world.submit(&eli, world.submission(&file)).await.unwrap();
+    let done = world.finish(&eli, &second.id).await;
+    assert_eq!(
+        done.status,
+        jobs::JobStatus::Completed as i32,
+        "{}",
+        done.error_message
+    );
+    world.stop().await;
+}
+
+#[tokio::test]
 async fn a_remote_failure_carries_the_servers_message() {
     let world = World::start().await;
     let dee = world.researcher("dee", true).await;

@@ -64,7 +64,7 @@ pub fn build_worker(ctx: &Context, jobs: Arc<Jobs>) -> anyhow::Result<Arc<Worker
         user_agent: config.external.user_agent.clone(),
         wes_shared_dirs: config.external.wes_shared_dirs.clone(),
     })?;
-    Ok(Worker::new(
+    let worker = Worker::new(
         jobs,
         backends,
         Arc::new(keys),
@@ -80,7 +80,9 @@ pub fn build_worker(ctx: &Context, jobs: Arc<Jobs>) -> anyhow::Result<Arc<Worker
                 .unwrap_or_else(|| config.data_dir.join("work")),
             stale_after: config.jobs.claim_after,
         },
-    ))
+    );
+    worker.forget_changed_credentials(&ctx.bus, &ctx.shutdown);
+    Ok(worker)
 }
 
 /// Starts the jobs service.

@@ -15,6 +15,7 @@ use fip_backends::{
     ApiType, BackendError, Backends, InputFile, RemoteCode, RunRequest, RunState, Secret,
 };
 use fip_kit::db::now_millis;
+use fip_kit::events::{Bus, CredentialChanged, Listener};
 use fip_kit::vault::{KeyRing, Sealed};
 use fip_proto::notify::v1 as notify;
 use rand::Rng;
@@ -116,8 +117,35 @@ struct Failure {
 }
 
 /// How long a looked-up credential is reused before asking again (each
-/// lookup is audited by the user service; a refusal drops it at once).
+/// lookup is audited by the user service). A refusal drops it at once, and
+/// so does the user's replacing or deleting it, which the user service
+/// announces ([`CredentialChanged`]; when such news may have been missed,
+/// every remembered credential is dropped).
 const CREDENTIAL_TTL: Duration = Duration::from_secs(60);
+
+/// Drops remembered credentials when they change.
+struct ForgetChanged(std::sync::Weak<Worker>);
+
+impl Listener for ForgetChanged {
+    fn message(&self, payload: &str) {
+        let Some(worker) = self.0.upgrade() else {
+            return;
+        };
+        let mut cache = worker.credentials.lock().expect("credential cache");
+        match serde_json::from_str::<CredentialChanged>(payload) {
+            Ok(changed) => {
+                cache.remove(&(changed.user_id, changed.service_id));
+            }
+            Err(_) => cache.clear(),
+        }
+    }
+
+    fn gap(&self) {
+        if let Some(worker) = self.0.upgrade() {
+            worker.credentials.lock().expect("credential cache").clear();
+        }
+    }
+}
 
 /// Failures in a row while fetching results (a download, the results list,
 /// storing a file) after which the job fails; each result fetched starts
@@ -151,6 +179,15 @@ impl Worker {
             driving: Mutex::new(HashSet::new()),
             credentials: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Forgets a remembered credential as soon as `bus` says it changed.
+    pub fn forget_changed_credentials(self: &Arc<Self>, bus: &Bus, shutdown: &CancellationToken) {
+        bus.listen(
+            CredentialChanged::TOPIC,
+            Arc::new(ForgetChanged(Arc::downgrade(self))),
+            shutdown,
+        );
     }
 
     /// Resumes every unfinished job, then takes new ones from the queue until

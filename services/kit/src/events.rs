@@ -18,6 +18,25 @@ use futures::StreamExt;
 use redis::AsyncCommands;
 use tokio_util::sync::CancellationToken;
 
+/// A user's stored credential for a service was created, replaced or
+/// deleted (published by the user service on [`CredentialChanged::TOPIC`]):
+/// whoever remembers that credential forgets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CredentialChanged {
+    pub user_id: i64,
+    pub service_id: i64,
+}
+
+impl CredentialChanged {
+    pub const TOPIC: &'static str = "credentials";
+
+    /// Announces the change on `bus`.
+    pub async fn publish(self, bus: &Bus) {
+        let payload = serde_json::to_string(&self).expect("a change always encodes");
+        bus.publish(Self::TOPIC, &payload).await;
+    }
+}
+
 /// Receives the messages of one topic.
 pub trait Listener: Send + Sync + 'static {
     /// One message, as published.

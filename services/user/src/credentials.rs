@@ -8,6 +8,7 @@ use std::time::Instant;
 use fip_backends::{ApiType, BackendError, Backends, Secret};
 use fip_kit::Violations;
 use fip_kit::db::now_millis;
+use fip_kit::events::{Bus, CredentialChanged};
 
 use crate::audit::{Caller, Event, action, outcome};
 use crate::catalog::{Catalog, ServiceInfo};
@@ -64,6 +65,7 @@ pub struct Credentials {
     keys: Arc<KeyRing>,
     catalog: Arc<dyn Catalog>,
     backends: Backends,
+    bus: Bus,
 }
 
 fn not_found_credential(service_id: i64) -> UserError {
@@ -133,18 +135,31 @@ fn secret_of(kind: CredentialKind, parts: &SecretParts) -> Secret {
 }
 
 impl Credentials {
+    /// Credentials kept in `store`; changes are announced on `bus` (the
+    /// jobs worker remembers the credentials it used).
     pub fn new(
         store: Arc<dyn Store>,
         keys: Arc<KeyRing>,
         catalog: Arc<dyn Catalog>,
         backends: Backends,
+        bus: Bus,
     ) -> Self {
         Self {
             store,
             keys,
             catalog,
             backends,
+            bus,
         }
+    }
+
+    async fn announce(&self, user_id: i64, service_id: i64) {
+        CredentialChanged {
+            user_id,
+            service_id,
+        }
+        .publish(&self.bus)
+        .await;
     }
 
     async fn service(&self, service_id: i64) -> Result<ServiceInfo, UserError> {
@@ -254,6 +269,7 @@ impl Credentials {
         } else {
             action::CREDENTIAL_CREATED
         };
+        self.announce(user_id, input.service_id).await;
         Event::new(caller, what, outcome::SUCCESS)
             .about(user_id)
             .resource("service_credential", record.id)
@@ -284,6 +300,7 @@ impl Credentials {
         if !self.store.delete_credential(user_id, service_id).await? {
             return Err(not_found_credential(service_id));
         }
+        self.announce(user_id, service_id).await;
         Event::new(caller, action::CREDENTIAL_DELETED, outcome::SUCCESS)
             .about(user_id)
             .resource("service_credential", existing.id)

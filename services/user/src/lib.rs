@@ -74,6 +74,7 @@ impl Domain {
         issuer: TokenIssuer,
         live: Arc<fip_kit::sessions::Sessions>,
         catalog: Arc<dyn Catalog>,
+        bus: fip_kit::events::Bus,
     ) -> anyhow::Result<Self> {
         let keys = Arc::new(vault::key_ring(config)?);
         let backends = Backends::new(&http_settings(config))?;
@@ -85,7 +86,7 @@ impl Domain {
         ));
         Ok(Self {
             accounts: Arc::new(Accounts::new(store.clone(), sessions, config.user.clone())),
-            credentials: Arc::new(Credentials::new(store, keys, catalog, backends)),
+            credentials: Arc::new(Credentials::new(store, keys, catalog, backends, bus)),
         })
     }
 
@@ -140,7 +141,7 @@ pub async fn start(ctx: &Context) -> anyhow::Result<Hosted> {
     let store: Arc<dyn Store> = Arc::new(SqlStore::new(open_db(&ctx.config).await?));
     // This service answers session checks from its own store.
     let live = ctx.sessions_from(Arc::new(StoredSessions(store.clone())));
-    let domain = Domain::new(&ctx.config, store, issuer, live, catalog)?;
+    let domain = Domain::new(&ctx.config, store, issuer, live, catalog, ctx.bus.clone())?;
     if let Some(admin) = domain.accounts.bootstrap_admin().await? {
         tracing::info!(username = %admin.username, "created the bootstrap admin");
     }
