@@ -35,8 +35,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        // An RPC not yet implemented by a service answers UNIMPLEMENTED.
-        .generate_default_stubs(true)
+        // No default stubs: an RPC added to a contract and forgotten by its
+        // service fails the build, not a caller at run time.
+        .generate_default_stubs(false)
         // File content travels as `Bytes`: a chunk is decoded as a slice of
         // the received buffer and handed on without another copy.
         .bytes(".fip.files.v1")

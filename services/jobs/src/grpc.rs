@@ -84,6 +84,8 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchJobResponse, Status
 
 #[tonic::async_trait]
 impl JobService for JobApi {
+    type WatchJobStream = WatchStream;
+
     async fn submit_job(
         &self,
         request: Request<pb::SubmitJobRequest>,

@@ -50,6 +50,8 @@ fn read_chunk(chunk: Bytes) -> pb::ReadFileResponse {
 
 #[tonic::async_trait]
 impl FileInternalService for FilesApi {
+    type ReadFileStream = ResponseStream<pb::ReadFileResponse>;
+
     async fn upload_job_file(
         &self,
         request: Request<Streaming<pb::UploadJobFileRequest>>,

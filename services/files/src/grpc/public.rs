@@ -50,6 +50,9 @@ fn link_chunk(chunk: Bytes) -> pb::DownloadFileByLinkResponse {
 
 #[tonic::async_trait]
 impl FileService for FilesApi {
+    type DownloadFileStream = ResponseStream<pb::DownloadFileResponse>;
+    type DownloadFileByLinkStream = ResponseStream<pb::DownloadFileByLinkResponse>;
+
     async fn upload_file(
         &self,
         request: Request<Streaming<pb::UploadFileRequest>>,

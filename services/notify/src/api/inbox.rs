@@ -31,6 +31,8 @@ fn listing(unread_only: bool, kinds: &[NotificationKind], job_id: &str) -> Listi
 
 #[tonic::async_trait]
 impl NotificationService for NotifyApi {
+    type WatchNotificationsStream = WatchStream;
+
     async fn list_notifications(
         &self,
         request: Request<pb::ListNotificationsRequest>,
