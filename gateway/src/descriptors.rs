@@ -1,11 +1,11 @@
 //! What the gateway exposes, read from the embedded descriptor set: every
-//! `fip.*` service except those named `*InternalService`, and which of their
-//! RPCs need no access token.
+//! `fip.*` service except those marked `(fip.common.v1.internal)`, and which
+//! of their RPCs need no access token.
 
 use std::sync::LazyLock;
 
 use prost::Message;
-use prost_reflect::DescriptorPool;
+use prost_reflect::{DescriptorPool, FieldDescriptor, MethodDescriptor, ServiceDescriptor};
 use prost_types::FileDescriptorSet;
 
 /// RPCs callable without an access token (`fip.common.v1` rest.proto,
@@ -25,9 +25,56 @@ pub const OPEN_SERVICES: &[&str] = &[
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 
-/// Whether a fully-qualified gRPC service name is internal-only.
+/// The project's options (`fip/common/v1/options.proto`), read back from
+/// an element's encoded options: the pool may have decoded them before it
+/// knew the extensions, keeping them as unknown fields. One message for
+/// the three, whose numbers differ.
+#[derive(Clone, PartialEq, prost::Message)]
+struct FipOptions {
+    /// `fip.common.v1.internal` (a service option).
+    #[prost(bool, tag = "51001")]
+    internal: bool,
+    /// `fip.common.v1.uploaded_file` (a field option).
+    #[prost(bool, tag = "51002")]
+    uploaded_file: bool,
+    /// `fip.common.v1.deletes_upload` (a method option).
+    #[prost(bool, tag = "51003")]
+    deletes_upload: bool,
+}
+
+fn fip_options(options: &prost_reflect::DynamicMessage) -> FipOptions {
+    FipOptions::decode(options.encode_to_vec().as_slice()).unwrap_or_default()
+}
+
+/// Whether a service is marked `(fip.common.v1.internal)`.
+pub fn is_internal_service(service: &ServiceDescriptor) -> bool {
+    fip_options(&service.options()).internal
+}
+
+/// Whether a field is marked `(fip.common.v1.uploaded_file)`.
+pub fn is_uploaded_file(field: &FieldDescriptor) -> bool {
+    fip_options(&field.options()).uploaded_file
+}
+
+/// Whether a method is marked `(fip.common.v1.deletes_upload)`.
+pub fn deletes_upload(method: &MethodDescriptor) -> bool {
+    fip_options(&method.options()).deletes_upload
+}
+
+/// Whether a fully-qualified gRPC service name names a service of the
+/// contracts that the gateway exposes: known, and not internal. Anything
+/// else (internal, or no service at all) is neither routed nor listed.
+pub fn is_exposed(service: &str) -> bool {
+    pool()
+        .get_service_by_name(service)
+        .is_some_and(|s| !is_internal_service(&s))
+}
+
+/// Whether a fully-qualified gRPC service name is an internal service.
 pub fn is_internal(service: &str) -> bool {
-    service.ends_with("InternalService")
+    pool()
+        .get_service_by_name(service)
+        .is_some_and(|s| is_internal_service(&s))
 }
 
 /// Whether `service/method` may be called without a token.
@@ -62,7 +109,7 @@ pub fn public_descriptor_set() -> FileDescriptorSet {
     for file in &mut set.file {
         let package = file.package().to_string();
         file.service
-            .retain(|s| !is_internal(&format!("{package}.{}", s.name())));
+            .retain(|s| is_exposed(&format!("{package}.{}", s.name())));
     }
     set
 }
@@ -72,7 +119,7 @@ pub fn public_services() -> Vec<String> {
     let mut names: Vec<String> = pool()
         .services()
         .map(|s| s.full_name().to_string())
-        .filter(|n| n.starts_with("fip.") && !is_internal(n))
+        .filter(|n| n.starts_with("fip.") && is_exposed(n))
         .collect();
     names.sort();
     names
@@ -81,6 +128,51 @@ pub fn public_services() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_options_are_read_with_their_declared_numbers() {
+        for (name, number) in [
+            ("fip.common.v1.internal", 51001),
+            ("fip.common.v1.uploaded_file", 51002),
+            ("fip.common.v1.deletes_upload", 51003),
+        ] {
+            let extension = pool().get_extension_by_name(name).expect(name);
+            assert_eq!(extension.number(), number, "{name}");
+        }
+        let submit = pool()
+            .get_message_by_name("fip.jobs.v1.SubmitJobRequest")
+            .unwrap();
+        assert!(is_uploaded_file(
+            &submit.get_field_by_name("input_file_id").unwrap()
+        ));
+        assert!(!is_uploaded_file(
+            &submit.get_field_by_name("name").unwrap()
+        ));
+        let files = pool()
+            .get_service_by_name("fip.files.v1.FileService")
+            .unwrap();
+        let marked: Vec<_> = files
+            .methods()
+            .filter(deletes_upload)
+            .map(|m| m.name().to_string())
+            .collect();
+        assert_eq!(marked, ["DeleteFile"]);
+        // The names follow the option, for people reading them.
+        for service in pool()
+            .services()
+            .filter(|s| s.full_name().starts_with("fip."))
+        {
+            assert_eq!(
+                is_internal_service(&service),
+                service.name().ends_with("InternalService"),
+                "{}",
+                service.full_name()
+            );
+        }
+        assert!(!is_exposed("fip.user.v1.UserInternalService"));
+        assert!(!is_exposed("fip.user.v1.NoSuchService"));
+        assert!(is_exposed("fip.user.v1.UserService"));
+    }
 
     #[test]
     fn internal_services_are_hidden() {

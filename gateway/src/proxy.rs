@@ -10,7 +10,7 @@ use http::Request;
 use tonic::Status;
 use tower::ServiceExt;
 
-use crate::descriptors::{is_client_streaming, is_internal};
+use crate::descriptors::{is_client_streaming, is_exposed};
 
 /// Forwards one gRPC call to its owner, headers and all (the edge has
 /// stamped the client's address and user agent on them).
@@ -21,7 +21,7 @@ pub async fn forward(State(peers): State<Peers>, mut request: Request<Body>) -> 
         let service = parts.next().unwrap_or_default().to_string();
         (service, parts.next().unwrap_or_default().to_string())
     };
-    if is_internal(&service) {
+    if !is_exposed(&service) {
         return grpc_error(Status::unimplemented(format!("unknown service {service}")));
     }
     let Some(owner) = ServiceName::owning(&service) else {

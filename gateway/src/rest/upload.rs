@@ -33,6 +33,7 @@ use tonic::Status;
 use super::table::{Route, Streaming};
 use super::upstream::Upstream;
 use super::{Call, Rest, json, render, request};
+use crate::descriptors::{deletes_upload, is_uploaded_file};
 
 /// Largest chunk message sent upstream.
 pub const CHUNK_BYTES: usize = 1024 * 1024;
@@ -52,15 +53,14 @@ pub fn upload_fields(input: &MessageDescriptor) -> Option<(FieldDescriptor, Fiel
     })
 }
 
-/// The `<part>_file_id` fields of a unary route that accepts a form.
+/// The fields of a unary route's request marked `(fip.common.v1.uploaded_file)`:
+/// the route accepts a form whose file part of that name is uploaded first.
 pub fn file_id_fields(route: &Route) -> Vec<FieldDescriptor> {
     route
         .rpc
         .input()
         .fields()
-        .filter(|f| {
-            f.name().ends_with("_file_id") && matches!(f.kind(), Kind::String) && !f.is_list()
-        })
+        .filter(|f| is_uploaded_file(f) && matches!(f.kind(), Kind::String) && !f.is_list())
         .collect()
 }
 
@@ -346,7 +346,7 @@ async fn delete_file(rest: &Rest, upload: &Route, call: &Call, id: &str) {
         .table
         .routes()
         .iter()
-        .find(|r| r.rpc.parent_service() == service && r.rpc.name() == "DeleteFile")
+        .find(|r| r.rpc.parent_service() == service && deletes_upload(&r.rpc))
     else {
         return;
     };
