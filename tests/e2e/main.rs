@@ -7,5 +7,6 @@ mod browser;
 mod foundation;
 mod gateway;
 mod jobs;
+mod python_sdk;
 mod security;
 mod wes;
