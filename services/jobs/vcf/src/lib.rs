@@ -14,6 +14,8 @@
 //! line and the number of distinct chromosomes, never by the file size. All
 //! of them block: run them with `tokio::task::spawn_blocking`.
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod genome;
 mod header;
 mod input;
