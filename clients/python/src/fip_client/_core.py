@@ -21,6 +21,12 @@ from fip_client.errors import IntegrityCheckFailed
 CHUNK = 1 << 20
 """Upload and download chunk size: 1 MiB."""
 
+CHANNEL_OPTIONS = [("grpc.http2.bdp_probe", 0)]
+"""No bandwidth-delay probing: with it, grpc-core grows the download's
+HTTP/2 window and buffers ever more of a fast stream ahead of the reader
+(peak RSS 78 MiB for 1 GiB, 130 MiB for 2 GiB); without it memory stays
+flat, at the same throughput on loopback (clients/python/README.md)."""
+
 REFRESH_MARGIN = 60.0
 """The access token is renewed this many seconds before it expires."""
 

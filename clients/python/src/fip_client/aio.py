@@ -37,8 +37,8 @@ __all__ = ["AsyncClient"]
 def channel_for(url: str) -> grpc.aio.Channel:
     address, tls = _core.target_address(url)
     if tls:
-        return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials())
-    return grpc.aio.insecure_channel(address)
+        return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(), options=_core.CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(address, options=_core.CHANNEL_OPTIONS)
 
 
 class AsyncClient:

@@ -37,8 +37,8 @@ __all__ = ["Client"]
 def channel_for(url: str) -> grpc.Channel:
     address, tls = _core.target_address(url)
     if tls:
-        return grpc.secure_channel(address, grpc.ssl_channel_credentials())
-    return grpc.insecure_channel(address)
+        return grpc.secure_channel(address, grpc.ssl_channel_credentials(), options=_core.CHANNEL_OPTIONS)
+    return grpc.insecure_channel(address, options=_core.CHANNEL_OPTIONS)
 
 
 class Client:
