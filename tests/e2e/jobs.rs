@@ -9,9 +9,11 @@ use fip_kit::testing::with_token;
 use fip_proto::common::v1::{ErrorReason, GenomeBuild, Phasing};
 use fip_proto::jobs::v1 as jobs;
 use fip_proto::jobs::v1::job_service_client::JobServiceClient;
+use fip_proto::notify::v1::notification_service_client::NotificationServiceClient;
 use fip_proto::registry::v1 as registry;
 use fip_proto::user::v1 as user;
 use fip_proto::user::v1::credential_service_client::CredentialServiceClient;
+use fip_proto::user::v1::user_service_client::UserServiceClient;
 use fip_tests::cloudgene::{self, Emulator, Step};
 use fip_tests::fixtures::VcfSpec;
 use tonic::Code;
@@ -502,6 +504,84 @@ async fn a_submit_whose_answer_was_lost_is_found_not_repeated() {
     let done = world.finish(&hal, &job.id).await;
     assert_eq!(done.status, jobs::JobStatus::Completed as i32, "{done:?}");
     assert_eq!(world.server.jobs().len(), 1, "submitted exactly once");
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn open_watches_end_when_their_session_ends() {
+    let world = World::start().await;
+    world.server.set_polls(cloudgene::Polls {
+        waiting: 10_000,
+        ..Default::default()
+    });
+    let jon = world.researcher("jon", true).await;
+    let file = world.upload(&jon, &study()).await;
+    let job = world.submit(&jon, world.submission(&file)).await.unwrap();
+    let mut job_watch = JobServiceClient::new(world.channel())
+        .watch_job(with_token(
+            jobs::WatchJobRequest {
+                id: job.id.clone(),
+                include_logs: false,
+            },
+            &jon.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    job_watch
+        .message()
+        .await
+        .unwrap()
+        .expect("the first snapshot");
+    let mut inbox_watch = NotificationServiceClient::new(world.channel())
+        .watch_notifications(with_token(
+            fip_proto::notify::v1::WatchNotificationsRequest {},
+            &jon.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // Jon signs out (everywhere): both streams end at once with
+    // SESSION_ENDED, though the job goes on and his token has not expired.
+    UserServiceClient::new(world.channel())
+        .logout(with_token(
+            user::LogoutRequest { all_sessions: true },
+            &jon.token,
+        ))
+        .await
+        .unwrap();
+    let ended = |status: tonic::Status| {
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        assert_eq!(
+            ApiError::from_status(&status).unwrap().reason,
+            ErrorReason::SessionEnded
+        );
+    };
+    let job_end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match job_watch.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the job watch ended without saying why"),
+                Err(status) => break status,
+            }
+        }
+    })
+    .await
+    .expect("the job watch ends promptly");
+    ended(job_end);
+    let inbox_end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match inbox_watch.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the inbox watch ended without saying why"),
+                Err(status) => break status,
+            }
+        }
+    })
+    .await
+    .expect("the inbox watch ends promptly");
+    ended(inbox_end);
+    world.server.set_polls(cloudgene::Polls::default());
     world.stop().await;
 }
 

@@ -4,8 +4,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use fip_kit::Violations;
-use fip_kit::auth::{self, Role, UserPrincipal};
+use fip_kit::auth::{self, AuthError, Role, UserPrincipal};
 use fip_kit::db::millis;
+use fip_kit::sessions::Sessions;
 use fip_proto::jobs::v1 as pb;
 use fip_proto::jobs::v1::job_service_server::JobService;
 use futures::Stream;
@@ -23,6 +24,8 @@ use fip_kit::paging::{self, Listing};
 #[derive(Clone)]
 pub struct JobApi {
     pub jobs: Arc<Jobs>,
+    /// Ends a watch whose session ends.
+    pub sessions: Arc<Sessions>,
 }
 
 fn invalid(v: Violations) -> Result<(), Status> {
@@ -426,8 +429,19 @@ impl JobService for JobApi {
             let first = api.view(job.clone()).await?;
             let mut done = job.status.is_final();
             yield pb::WatchJobResponse { job: Some(first), event: None };
+            let session_ended = api.sessions.ended(&user);
+            tokio::pin!(session_ended);
             while !done {
-                let event = match events.recv().await {
+                let received = tokio::select! {
+                    biased;
+                    () = &mut session_ended => None,
+                    received = events.recv() => Some(received),
+                };
+                let Some(received) = received else {
+                    Err::<(), Status>(AuthError::SessionEnded.into())?;
+                    break;
+                };
+                let event = match received {
                     Ok(event) => event,
                     Err(RecvError::Lagged(_)) => {
                         // Fell behind: resynchronise from the store.

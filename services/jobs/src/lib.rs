@@ -128,7 +128,10 @@ pub async fn start(ctx: &Context) -> anyhow::Result<Hosted> {
     Ok(Hosted {
         name: ServiceName::Jobs,
         sessions: None,
-        routes: Routes::new(JobServiceServer::new(JobApi { jobs })),
+        routes: Routes::new(JobServiceServer::new(JobApi {
+            jobs,
+            sessions: ctx.auth.sessions().clone(),
+        })),
         grpc_services: vec![JobServiceServer::<JobApi>::NAME],
     })
 }

@@ -99,6 +99,8 @@ pub struct Sessions {
     trust_for: Duration,
     bus: Bus,
     known: Mutex<Known>,
+    /// Woken by every event, for [`Sessions::ended`].
+    changed: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -132,6 +134,7 @@ impl Sessions {
             trust_for,
             bus: bus.clone(),
             known: Mutex::new(Known::default()),
+            changed: tokio::sync::Notify::new(),
         });
         bus.listen(TOPIC, Arc::new(Hook(Arc::downgrade(&sessions))), shutdown);
         sessions
@@ -177,6 +180,26 @@ impl Sessions {
         }
     }
 
+    /// Resolves once `user`'s session has ended, for streams that outlive
+    /// the call that opened them (a watch): checked again at each event
+    /// this process hears and at least every `auth.session_check_ttl`. Not
+    /// being able to check (the user service away) is not an ending.
+    pub async fn ended(&self, user: &UserPrincipal) {
+        let every = self.trust_for.max(Duration::from_secs(1));
+        loop {
+            let changed = self.changed.notified();
+            if let Err(error) = self.check(user).await
+                && error.reason == ErrorReason::SessionEnded
+            {
+                return;
+            }
+            tokio::select! {
+                () = changed => {}
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
     /// Announces that sessions ended: in force in this process when this
     /// returns, and in the others as soon as the bus carries it.
     pub async fn end(&self, ended: Ended) {
@@ -185,6 +208,11 @@ impl Sessions {
     }
 
     fn apply(&self, ended: &Ended) {
+        self.remember(ended);
+        self.changed.notify_waiters();
+    }
+
+    fn remember(&self, ended: &Ended) {
         let mut known = self.lock();
         known.generation += 1;
         match ended {
@@ -205,9 +233,12 @@ impl Sessions {
 
     /// Events may have been missed: ask again about every live session.
     fn forget_live(&self) {
-        let mut known = self.lock();
-        known.generation += 1;
-        known.entries.retain(|_, e| !e.live);
+        {
+            let mut known = self.lock();
+            known.generation += 1;
+            known.entries.retain(|_, e| !e.live);
+        }
+        self.changed.notify_waiters();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
@@ -350,6 +381,26 @@ mod tests {
         })
         .await;
         assert!(is_ended(there.check(&user(2, "c")).await));
+    }
+
+    #[tokio::test]
+    async fn a_stream_hears_its_session_end() {
+        let (_, sessions, _) = setup(Duration::from_secs(3600));
+        let ada = user(1, "a");
+        let watching = {
+            let sessions = sessions.clone();
+            let ada = ada.clone();
+            tokio::spawn(async move { sessions.ended(&ada).await })
+        };
+        // Another session's ending does not end it.
+        sessions.end(Ended::Session { id: "b".into() }).await;
+        tokio::task::yield_now().await;
+        assert!(!watching.is_finished());
+        sessions.end(Ended::Session { id: "a".into() }).await;
+        tokio::time::timeout(Duration::from_secs(5), watching)
+            .await
+            .expect("the watch hears the end at once, not after the TTL")
+            .unwrap();
     }
 
     #[tokio::test]

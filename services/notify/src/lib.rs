@@ -68,8 +68,10 @@ pub async fn open(ctx: &Context) -> anyhow::Result<Arc<Notify>> {
 }
 
 /// The routes over a domain (tests keep the domain to look inside).
-pub fn hosted(notify: Arc<Notify>) -> Hosted {
-    let api = NotifyApi::new(notify);
+/// The gRPC routes over `notify`; `sessions` ends the watches of ended
+/// sessions (the context's, `ctx.auth.sessions()`).
+pub fn hosted(notify: Arc<Notify>, sessions: Arc<fip_kit::sessions::Sessions>) -> Hosted {
+    let api = NotifyApi::new(notify, sessions);
     Hosted {
         name: ServiceName::Notify,
         sessions: None,
@@ -84,5 +86,5 @@ pub fn hosted(notify: Arc<Notify>) -> Hosted {
 
 /// Starts the notify service.
 pub async fn start(ctx: &Context) -> anyhow::Result<Hosted> {
-    Ok(hosted(open(ctx).await?))
+    Ok(hosted(open(ctx).await?, ctx.auth.sessions().clone()))
 }

@@ -16,10 +16,12 @@ use crate::domain::Notify;
 #[derive(Clone)]
 pub struct NotifyApi {
     notify: Arc<Notify>,
+    /// Ends a watch whose session ends.
+    sessions: Arc<fip_kit::sessions::Sessions>,
 }
 
 impl NotifyApi {
-    pub fn new(notify: Arc<Notify>) -> Self {
-        Self { notify }
+    pub fn new(notify: Arc<Notify>, sessions: Arc<fip_kit::sessions::Sessions>) -> Self {
+        Self { notify, sessions }
     }
 }

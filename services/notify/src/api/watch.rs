@@ -1,6 +1,7 @@
 //! `NotificationService.WatchNotifications`: the caller's inbox changes as
-//! a server stream, until the client leaves, the service stops, or the
-//! caller's token expires (then UNAUTHENTICATED `TOKEN_EXPIRED`).
+//! a server stream, until the client leaves, the service stops, the
+//! caller's token expires (then UNAUTHENTICATED `TOKEN_EXPIRED`) or its
+//! session ends (UNAUTHENTICATED `SESSION_ENDED`).
 
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -61,6 +62,7 @@ impl NotifyApi {
         let deadline =
             expiry.map(|exp| tokio::time::Instant::now() + Duration::from_secs(exp - now));
         let mut changes = self.notify.watch(user.id).await?;
+        let sessions = self.sessions.clone();
         let stream = async_stream::stream! {
             let token_expires = async {
                 match deadline {
@@ -69,12 +71,19 @@ impl NotifyApi {
                 }
             };
             tokio::pin!(token_expires);
+            let session_ended = sessions.ended(&user);
+            tokio::pin!(session_ended);
             loop {
                 tokio::select! {
                     biased;
                     () = &mut token_expires => {
                         tracing::debug!(user_id = user.id, "watch ends: token expired");
                         yield Err(expired(expiry.unwrap_or(now)));
+                        break;
+                    }
+                    () = &mut session_ended => {
+                        tracing::debug!(user_id = user.id, "watch ends: session ended");
+                        yield Err(Status::from(fip_kit::auth::AuthError::SessionEnded));
                         break;
                     }
                     change = changes.next() => match change {

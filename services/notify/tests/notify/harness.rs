@@ -84,9 +84,12 @@ impl Mesh {
             Peers::new([(ServiceName::User, user.url.clone())]).unwrap(),
         );
         let notify = fip_notify::open(&notify_ctx).await.unwrap();
-        let notify_service = spawn(fip_notify::hosted(notify.clone()), &notify_ctx)
-            .await
-            .unwrap();
+        let notify_service = spawn(
+            fip_notify::hosted(notify.clone(), notify_ctx.auth.sessions().clone()),
+            &notify_ctx,
+        )
+        .await
+        .unwrap();
         let channel = |url: &str| {
             Channel::from_shared(url.to_string())
                 .unwrap()
