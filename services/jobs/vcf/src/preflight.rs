@@ -6,7 +6,6 @@ use std::{
     collections::HashMap,
     io::{self, Read},
     path::{Path, PathBuf},
-    time::SystemTime,
 };
 
 use crate::{
@@ -580,7 +579,6 @@ impl Scan {
             detected_build,
             warnings,
             blocking,
-            checked_at: SystemTime::now(),
             phasing,
             naming_matches_build,
             multiallelic_count: self.multiallelic,

@@ -1,8 +1,6 @@
 //! What the pre-flight check found, shaped after `fip.jobs.v1.InputSummary`
 //! so the jobs service converts it field by field.
 
-use std::time::SystemTime;
-
 use crate::{ChromosomeNaming, GenomeBuild, InputFormat};
 
 /// What the pre-flight check found in an input file
@@ -33,8 +31,6 @@ pub struct InputSummary {
     /// with `INPUT_INVALID`, one `BadRequest` violation per entry (not in
     /// `InputSummary`).
     pub blocking: Vec<InputIssue>,
-    /// When the check ran.
-    pub checked_at: SystemTime,
 
     // Details beyond the contract.
     /// Phased, unphased or both, over every genotype of every record.
