@@ -112,9 +112,9 @@ class Target:
 
     service: int | str
     panel: int | str
-    build: int | None = None
+    build: "genome_pb2.GenomeBuild.ValueType | None" = None
     population: str | None = None
-    phasing: int = genome_pb2.PHASING_EAGLE
+    phasing: "genome_pb2.Phasing.ValueType" = genome_pb2.PHASING_EAGLE
 
 
 def matches(ref: int | str, item_id: int, slug: str, name: str) -> bool:

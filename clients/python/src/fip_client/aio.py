@@ -64,7 +64,7 @@ class AsyncClient:
         self.files = file_service_pb2_grpc.FileServiceStub(self.channel)
 
     async def close(self) -> None:
-        await self.channel.close()
+        await self.channel.close(None)
 
     async def __aenter__(self) -> "AsyncClient":
         return self
@@ -197,7 +197,7 @@ class AsyncClient:
     # --- jobs ------------------------------------------------------------
 
     async def submit(self, file_id: str, targets: Target | Sequence[Target], *, name: str,
-                     mode: int = job_pb2.JOB_MODE_IMPUTATION, r2_filter: float = 0.0,
+                     mode: "job_pb2.JobMode.ValueType" = job_pb2.JOB_MODE_IMPUTATION, r2_filter: float = 0.0,
                      request_id: str = "") -> job_pb2.Job:
         targets = [targets] if isinstance(targets, Target) else list(targets)
         if not targets:

@@ -225,7 +225,7 @@ class Client:
     # --- jobs ------------------------------------------------------------
 
     def submit(self, file_id: str, targets: Target | Sequence[Target], *, name: str,
-               mode: int = job_pb2.JOB_MODE_IMPUTATION, r2_filter: float = 0.0,
+               mode: "job_pb2.JobMode.ValueType" = job_pb2.JOB_MODE_IMPUTATION, r2_filter: float = 0.0,
                request_id: str = "") -> job_pb2.Job:
         """Submits an uploaded file to one target (SubmitJob) or several
         (SubmitMultiServiceJob, answered with the parent job)."""
