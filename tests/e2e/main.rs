@@ -9,4 +9,5 @@ mod gateway;
 mod jobs;
 mod python_sdk;
 mod security;
+mod typescript_sdk;
 mod wes;

@@ -8,8 +8,8 @@ import {
   ErrorInfoSchema,
   HelpSchema,
   RetryInfoSchema,
-} from "./gen/google/rpc/error_details_pb";
-import { ErrorReason } from "./gen/fip/common/v1/errors_pb";
+} from "./gen/google/rpc/error_details_pb.js";
+import { ErrorReason } from "./gen/fip/common/v1/errors_pb.js";
 
 /** The reasons the platform documents (the enum names, as on the wire). */
 export const REASONS: readonly string[] = Object.keys(ErrorReason).filter(
@@ -82,6 +82,10 @@ function durationSeconds(d: { seconds: bigint; nanos: number } | undefined): num
 export function apiError(error: unknown): ApiError {
   if (isApiError(error)) return error;
   if (error instanceof ApiErrorException) return error.error;
+  // A FipError (exceptions.ts) carries its decoded error.
+  if (typeof error === "object" && error !== null && isApiError((error as { error?: unknown }).error)) {
+    return (error as { error: ApiError }).error;
+  }
   const ce = ConnectError.from(error);
   const info = ce.findDetails(ErrorInfoSchema)[0];
   const bad = ce.findDetails(BadRequestSchema)[0];

@@ -5,9 +5,9 @@
 // the newest refresh token from the store first.
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { UserService } from "./gen/fip/user/v1/user_service_pb";
-import type { User } from "./gen/fip/user/v1/user_pb";
-import { apiError, reasonOf } from "./errors";
+import { UserService } from "./gen/fip/user/v1/user_service_pb.js";
+import type { User } from "./gen/fip/user/v1/user_pb.js";
+import { apiError, reasonOf } from "./errors.js";
 
 /** Where the refresh token lives between page loads. */
 export interface TokenStore {

@@ -1,14 +1,8 @@
-// The clients of every public service over one gRPC-web transport.
-import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+// The browser's transport: gRPC-web to the gateway.
+import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { UserService } from "./gen/fip/user/v1/user_service_pb";
-import { CredentialService } from "./gen/fip/user/v1/credential_service_pb";
-import { AuditService } from "./gen/fip/user/v1/audit_service_pb";
-import { RegistryService } from "./gen/fip/registry/v1/registry_service_pb";
-import { JobService } from "./gen/fip/jobs/v1/job_service_pb";
-import { FileService } from "./gen/fip/files/v1/file_service_pb";
-import { NotificationService } from "./gen/fip/notify/v1/notification_service_pb";
-import { MonitorService } from "./gen/fip/monitor/v1/monitor_service_pb";
+
+export { createClients, type FipClients } from "./services.js";
 
 /** gRPC-web to the gateway at `baseUrl` ("" for the page's origin). */
 export function grpcWebTransport(baseUrl: string, interceptors: Interceptor[] = []): Transport {
@@ -16,29 +10,4 @@ export function grpcWebTransport(baseUrl: string, interceptors: Interceptor[] = 
     baseUrl: baseUrl || (typeof location !== "undefined" ? location.origin : "/"),
     interceptors,
   });
-}
-
-export interface FipClients {
-  users: Client<typeof UserService>;
-  credentials: Client<typeof CredentialService>;
-  audit: Client<typeof AuditService>;
-  registry: Client<typeof RegistryService>;
-  jobs: Client<typeof JobService>;
-  files: Client<typeof FileService>;
-  notifications: Client<typeof NotificationService>;
-  monitor: Client<typeof MonitorService>;
-}
-
-/** One client per public service, sharing `transport`. */
-export function createClients(transport: Transport): FipClients {
-  return {
-    users: createClient(UserService, transport),
-    credentials: createClient(CredentialService, transport),
-    audit: createClient(AuditService, transport),
-    registry: createClient(RegistryService, transport),
-    jobs: createClient(JobService, transport),
-    files: createClient(FileService, transport),
-    notifications: createClient(NotificationService, transport),
-    monitor: createClient(MonitorService, transport),
-  };
 }

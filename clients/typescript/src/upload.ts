@@ -1,7 +1,7 @@
 // Uploads over the REST multipart route (`POST /api/files/upload`): browsers
 // cannot stream a request body over gRPC-web. XMLHttpRequest reports upload
 // progress; an AbortSignal cancels (the hub then stores nothing).
-import { ApiErrorException, apiErrorFromRest } from "./errors";
+import { ApiErrorException, apiErrorFromRest } from "./errors.js";
 
 /** Where an upload stands. */
 export interface UploadProgress {
