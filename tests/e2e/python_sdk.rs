@@ -23,6 +23,8 @@ fn repository() -> PathBuf {
         .to_path_buf()
 }
 
+const TOKEN_TTL_SECONDS: u64 = 1;
+
 #[tokio::test]
 async fn the_python_sdk_from_sign_in_to_a_verified_download() {
     // scripts/test runs the suite twice, the second time on PostgreSQL and
@@ -44,6 +46,10 @@ async fn the_python_sdk_from_sign_in_to_a_verified_download() {
         c.jobs.poll_interval = Duration::from_millis(50);
         c.jobs.max_retry_interval = Duration::from_millis(200);
         c.external.request_timeout = Duration::from_secs(2);
+        // Access tokens that expire within the run: every call of the flow
+        // renews first, and the suite sees a token answered TOKEN_EXPIRED.
+        c.auth.token_ttl = Duration::from_secs(TOKEN_TTL_SECONDS);
+        c.auth.clock_leeway = Duration::ZERO;
     })
     .await;
     let server = Emulator::start(cloudgene::Config::default()).await;
@@ -105,6 +111,7 @@ async fn the_python_sdk_from_sign_in_to_a_verified_download() {
         .current_dir(root.join("clients/python"))
         .env("FIP_URL", platform.platform.gateway_url().unwrap())
         .env("FIP_VCF", &vcf)
+        .env("FIP_TOKEN_TTL_SECONDS", TOKEN_TTL_SECONDS.to_string())
         .env("FIP_WORK_DIR", work.path())
         .env("FIP_REMOTE_TOKEN", server.issue_token("ada"))
         .env("FIP_SERVICE_ID", first.to_string())

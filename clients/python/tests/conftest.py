@@ -24,6 +24,7 @@ class Hub:
     second_service_slug: str
     panel_id: int
     panel_slug: str
+    token_ttl_seconds: int
 
 
 def _env(name: str) -> str:
@@ -44,6 +45,7 @@ def hub() -> Hub:
         second_service_slug=_env("FIP_SECOND_SERVICE_SLUG"),
         panel_id=int(_env("FIP_PANEL_ID")),
         panel_slug=_env("FIP_PANEL_SLUG"),
+        token_ttl_seconds=int(_env("FIP_TOKEN_TTL_SECONDS")),
     )
 
 

@@ -3,10 +3,14 @@ session's renewals."""
 
 from __future__ import annotations
 
+import time
+
+import grpc
 import pytest
 
 import fip_client
 from fip_client import Target, errors
+from fip_client._proto.fip.registry.v1 import imputation_service_pb2
 
 from conftest import Account, Hub
 
@@ -78,3 +82,31 @@ def test_tokens_are_renewed_when_due_and_a_replayed_refresh_token_ends_the_sessi
         assert ended.value.reason == "SESSION_ENDED"
         with pytest.raises(errors.SessionEnded):
             client.refresh()
+
+
+def test_a_call_answered_token_expired_is_renewed_and_made_again(hub: Hub, account: Account) -> None:
+    saved: list[fip_client.Tokens] = []
+    with fip_client.Client(hub.url, on_tokens=saved.append) as client:
+        client.login(account.username, account.password)
+        assert client.session.tokens is not None
+        client.session.tokens.expires_at = float("inf")  # no renewal before the call
+
+        # The hub's tokens live FIP_TOKEN_TTL_SECONDS: call the raw stub until
+        # it refuses this one as expired.
+        deadline = time.monotonic() + 10 * hub.token_ttl_seconds + 10
+        refused: errors.FipError | None = None
+        while refused is None:
+            try:
+                client.registry.ListServices(
+                    imputation_service_pb2.ListServicesRequest(), metadata=client.session.metadata()
+                )
+            except grpc.RpcError as error:
+                refused = errors.from_rpc_error(error)
+            assert time.monotonic() < deadline, "the access token never expired"
+            time.sleep(0.05)
+        assert isinstance(refused, errors.TokenExpired), refused
+
+        # The SDK's call meets the same refusal, renews, and calls again.
+        assert client.services()
+        assert len(saved) == 2
+        assert saved[-1].refresh_token != saved[0].refresh_token

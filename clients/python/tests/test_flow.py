@@ -25,7 +25,7 @@ def test_two_targets_from_sign_in_to_a_verified_download(hub: Hub, ada: Account,
     saved: list[fip_client.Tokens] = []
     with fip_client.Client(hub.url, on_tokens=saved.append) as client:
         answer = client.login(ada.username, ada.password)
-        assert answer.expires_in == 900 and answer.refresh_token
+        assert answer.expires_in == hub.token_ttl_seconds and answer.refresh_token
         assert saved[-1].refresh_token == answer.refresh_token
 
         for service in (hub.service_slug, hub.second_service_slug):
