@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -62,8 +63,7 @@ def main() -> None:
         assert path.stat().st_size == size
         client.call(client.files.DeleteFile, file_pb2.DeleteFileRequest(id=uploaded.id))
 
-    for p in (source, path):
-        p.unlink()
+    shutil.rmtree(work)
     print(json.dumps({
         "size_mib": args.size_mib,
         "upload_mib_s": round(args.size_mib / upload_s, 1),
