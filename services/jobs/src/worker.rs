@@ -1352,6 +1352,7 @@ impl Worker {
             action_label: "Open the job".into(),
             channels: Vec::new(),
             dedup_key: format!("job:{}:{}", job.id, job.status.as_str()),
+            qc_summary: None,
         };
         if let Err(e) = self.jobs.mesh.notify(request).await {
             tracing::warn!(job_id = %job.id, error = %e, "cannot send a notification");

@@ -49,6 +49,7 @@ impl NotificationInternalService for NotifyApi {
             action_label,
             channels,
             dedup_key,
+            qc_summary: _,
         } = request.into_inner();
         tracing::debug!(%sender, user_id, "send notification");
         let stored = self

@@ -330,6 +330,7 @@ async fn invalid_sends_are_refused_and_change_nothing() {
         action_label: "Click".into(),
         channels: vec![pb::DeliveryChannel::Web as i32, 42],
         dedup_key: "k".into(),
+        qc_summary: None,
     };
     let refused = mesh.send(bad).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
