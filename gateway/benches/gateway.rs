@@ -51,8 +51,8 @@ use fip_proto::user::v1::user_service_client::UserServiceClient;
 use fip_proto::user::v1::{
     GetCurrentUserRequest, LoginRequest, PutServiceCredentialRequest, RegisterRequest,
 };
-use fip_tests::cloudgene::{self, Emulator};
-use fip_tests::fixtures::VcfSpec;
+use fip_emulators::cloudgene::{self, Emulator};
+use fip_emulators::fixtures::VcfSpec;
 use futures::future::BoxFuture;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;

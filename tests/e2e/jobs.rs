@@ -14,8 +14,8 @@ use fip_proto::registry::v1 as registry;
 use fip_proto::user::v1 as user;
 use fip_proto::user::v1::credential_service_client::CredentialServiceClient;
 use fip_proto::user::v1::user_service_client::UserServiceClient;
-use fip_tests::cloudgene::{self, Emulator, Step};
-use fip_tests::fixtures::VcfSpec;
+use fip_emulators::cloudgene::{self, Emulator, Step};
+use fip_emulators::fixtures::VcfSpec;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -158,7 +158,7 @@ pub(crate) async fn register(
     .await
 }
 
-fn study_spec() -> fip_tests::fixtures::SyntheticVcf {
+fn study_spec() -> fip_emulators::fixtures::SyntheticVcf {
     VcfSpec::new(25, 60)
         .chromosomes(["20", "21"])
         .phased(true)

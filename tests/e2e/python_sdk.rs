@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use fip_kit::auth::Role;
 use fip_proto::common::v1::GenomeBuild;
 use fip_proto::registry::v1 as registry;
-use fip_tests::cloudgene::{self, Emulator};
-use fip_tests::fixtures::VcfSpec;
+use fip_emulators::cloudgene::{self, Emulator};
+use fip_emulators::fixtures::VcfSpec;
 
 use crate::support::{self, TestPlatform};
 

@@ -14,8 +14,8 @@ use fip_proto::files::v1::file_service_client::FileServiceClient;
 use fip_proto::jobs::v1 as jobs;
 use fip_proto::jobs::v1::job_service_client::JobServiceClient;
 use fip_proto::registry::v1 as registry;
-use fip_tests::fixtures::{VcfSpec, gunzip};
-use fip_tests::wes::{self, Emulator, OutputLocations, Script};
+use fip_emulators::fixtures::{VcfSpec, gunzip};
+use fip_emulators::wes::{self, Emulator, OutputLocations, Script};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::transport::Channel;
 
@@ -674,7 +674,7 @@ async fn inputs_can_reach_the_server_as_signed_hub_links() {
 #[tokio::test]
 async fn a_multi_service_job_fans_out_to_cloudgene_and_wes() {
     let world = WesWorld::start(wes::Config::default()).await;
-    let cloudgene = fip_tests::cloudgene::Emulator::start(Default::default()).await;
+    let cloudgene = fip_emulators::cloudgene::Emulator::start(Default::default()).await;
     let admin = world.platform.user_token(&[Role::Admin]).await;
     let (michigan_service, michigan_panel) = crate::jobs::register(
         world.channel(),

@@ -29,8 +29,8 @@ use fip_proto::registry::v1::registry_service_client::RegistryServiceClient;
 use fip_proto::user::v1 as user;
 use fip_proto::user::v1::credential_service_client::CredentialServiceClient;
 use fip_proto::user::v1::user_service_client::UserServiceClient;
-use fip_tests::cloudgene::{self, Emulator};
-use fip_tests::fixtures::VcfSpec;
+use fip_emulators::cloudgene::{self, Emulator};
+use fip_emulators::fixtures::VcfSpec;
 use futures::StreamExt;
 use tonic::transport::Channel;
 

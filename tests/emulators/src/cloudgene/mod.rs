@@ -14,8 +14,8 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use fip_tests::cloudgene::{Config, Emulator};
-//! use fip_tests::fixtures::VcfSpec;
+//! use fip_emulators::cloudgene::{Config, Emulator};
+//! use fip_emulators::fixtures::VcfSpec;
 //!
 //! let server = Emulator::start(Config::default()).await;
 //! let token = server.issue_token("alice");            // X-Auth-Token value

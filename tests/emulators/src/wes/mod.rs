@@ -13,8 +13,8 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use fip_tests::fixtures::VcfSpec;
-//! use fip_tests::wes::{Config, Emulator, OutputLocations};
+//! use fip_emulators::fixtures::VcfSpec;
+//! use fip_emulators::wes::{Config, Emulator, OutputLocations};
 //!
 //! let server = Emulator::start(Config {
 //!     output_locations: OutputLocations::Drs,

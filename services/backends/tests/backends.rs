@@ -1154,14 +1154,14 @@ async fn backends_hand_out_one_backend_per_api() {
 
 // ------------------------------------------- wes runs against the emulator
 
-/// Runs on the emulated WES server of `fip-tests`, quirks included.
+/// Runs on the emulated WES server of `fip-emulators`, quirks included.
 mod wes_runs {
     use std::path::PathBuf;
 
     use fip_backends::wes::{InputDelivery, ParamNames, WesWorkflow};
     use fip_backends::{InputFile, RunRequest, RunState, WesBackend};
-    use fip_tests::fixtures::VcfSpec;
-    use fip_tests::wes::{Config, Emulator, OutputLocations};
+    use fip_emulators::fixtures::VcfSpec;
+    use fip_emulators::wes::{Config, Emulator, OutputLocations};
 
     use super::*;
 

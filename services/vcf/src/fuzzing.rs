@@ -1,4 +1,4 @@
-//! Entry points for the fuzz targets (`services/jobs/vcf/fuzz`) into the
+//! Entry points for the fuzz targets (`services/vcf/fuzz`) into the
 //! crate's own parsers, which are not public otherwise. Each takes any
 //! bytes and must neither panic nor loop, whatever it is given.
 

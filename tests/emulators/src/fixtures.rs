@@ -3,7 +3,7 @@
 //! gzip (what they refuse).
 //!
 //! ```no_run
-//! use fip_tests::fixtures::VcfSpec;
+//! use fip_emulators::fixtures::VcfSpec;
 //!
 //! // 25 phased samples, 40 variants on each of chromosomes 20 and 21.
 //! let vcf = VcfSpec::new(25, 40).chromosomes(["20", "21"]).seed(7).build();
@@ -179,7 +179,7 @@ impl SyntheticVcf {
         let separator = if self.phased { '|' } else { '/' };
         let mut text = String::new();
         text.push_str("##fileformat=VCFv4.2\n");
-        text.push_str("##source=fip-tests synthetic genotypes\n");
+        text.push_str("##source=fip-emulators synthetic genotypes\n");
         for chromosome in self.chromosomes() {
             text.push_str(&format!("##contig=<ID={chromosome}>\n"));
         }

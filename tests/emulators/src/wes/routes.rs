@@ -57,7 +57,7 @@ pub(crate) async fn service_info(
         "default_workflow_engine_parameters": [],
         "system_state_counts": counts,
         "auth_instructions_url": format!("{}/auth-instructions", state.base_url),
-        "tags": {"emulator": "fip-tests", "engine": engine},
+        "tags": {"emulator": "fip-emulators", "engine": engine},
     }))
 }
 
