@@ -19,6 +19,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fip_emulators::cloudgene::{self, Emulator};
+use fip_emulators::fixtures::VcfSpec;
 use fip_proto::common::v1::{GenomeBuild, Phasing};
 use fip_proto::files::v1 as files;
 use fip_proto::files::v1::file_service_client::FileServiceClient;
@@ -29,8 +31,6 @@ use fip_proto::registry::v1::registry_service_client::RegistryServiceClient;
 use fip_proto::user::v1 as user;
 use fip_proto::user::v1::credential_service_client::CredentialServiceClient;
 use fip_proto::user::v1::user_service_client::UserServiceClient;
-use fip_emulators::cloudgene::{self, Emulator};
-use fip_emulators::fixtures::VcfSpec;
 use futures::StreamExt;
 use tonic::transport::Channel;
 

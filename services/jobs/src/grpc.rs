@@ -481,10 +481,8 @@ impl JobService for JobApi {
                     }
                     _ => None,
                 };
+                done = current.status.is_final();
                 let view = api.view(current).await?;
-                done = view.status != pb::JobStatus::Queued as i32
-                    && view.status != pb::JobStatus::Running as i32
-                    && view.status != pb::JobStatus::Pending as i32;
                 yield pb::WatchJobResponse { job: Some(view), event: event_field };
             }
         };

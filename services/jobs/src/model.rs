@@ -35,16 +35,17 @@ impl Status {
         }
     }
 
+    /// The states of a job that may still change: the one list the worker,
+    /// the store and the watchers go by.
+    pub const UNFINISHED: [Status; 3] = [Status::Pending, Status::Queued, Status::Running];
+
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
     /// Whether the job will not change any more.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Status::Completed | Status::Failed | Status::Cancelled | Status::Expired
-        )
+        !Status::UNFINISHED.contains(&self)
     }
 }
 

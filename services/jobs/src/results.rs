@@ -14,6 +14,7 @@ use prost::Message;
 use crate::model::{ChromosomeQc, Job, LogType, ResultFile};
 use crate::peers::{JobFile, Mesh};
 use crate::service::Jobs;
+use crate::store::Store;
 
 const INPUT: &str = "input.vcf";
 const CHROMOSOMES: &str = "chromosomes";
@@ -465,20 +466,25 @@ fn unzip(path: &Path, dir: &Path, password: &str) -> anyhow::Result<Vec<(String,
     Ok(out)
 }
 
-/// One sentence for the completion notice.
-pub async fn qc_sentence(jobs: &Jobs, job: &Job) -> String {
-    match jobs.store.results(&job.id).await {
+/// What the completion notice says of the results: one sentence, and the
+/// QC summary when the results carry one.
+pub async fn completion_summary(
+    store: &dyn Store,
+    job_id: &str,
+) -> (String, Option<fip_proto::jobs::v1::QcSummary>) {
+    match store.results(job_id).await {
         Ok((files, qc)) if !qc.is_empty() => {
             let variants: i64 = qc.iter().map(|c| c.variant_count).sum();
             let good: i64 = qc.iter().map(|c| c.count_r2_ge_08).sum();
-            format!(
+            let sentence = format!(
                 "{} result files over {} chromosomes; {variants} imputed variants, {good} with R² ≥ 0.8",
                 files.len(),
                 qc.len()
-            )
+            );
+            (sentence, crate::convert::qc_to_wire(qc))
         }
-        Ok((files, _)) => format!("{} result files are ready", files.len()),
-        Err(_) => "the results are ready".into(),
+        Ok((files, _)) => (format!("{} result files are ready", files.len()), None),
+        Err(_) => ("the results are ready".into(), None),
     }
 }
 

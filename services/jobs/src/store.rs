@@ -55,8 +55,9 @@ pub enum StoreError {
     /// A conditional save of a job another writer has changed meanwhile.
     #[error("job {0} has changed meanwhile")]
     Changed(String),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    /// The database failed, or returned something unreadable.
+    #[error("database error: {0:#}")]
+    Backend(anyhow::Error),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

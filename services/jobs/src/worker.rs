@@ -1167,12 +1167,14 @@ impl Worker {
         job.completed_at = Some(now_millis());
         self.save(&mut job, Some("results fetched and unpacked"))
             .await?;
-        let summary = results::qc_sentence(&self.jobs, &job).await;
-        self.notify(
+        let (summary, qc_summary) =
+            results::completion_summary(self.jobs.store.as_ref(), &job.id).await;
+        self.send_notice(
             &job,
             notify::NotificationType::JobCompleted,
             "Job completed",
             &summary,
+            qc_summary,
         )
         .await;
         self.cleanup(&job).await;
@@ -1341,6 +1343,18 @@ impl Worker {
     }
 
     async fn notify(&self, job: &Job, kind: notify::NotificationType, title: &str, message: &str) {
+        self.send_notice(job, kind, title, message, None).await;
+    }
+
+    /// Sends a notice of the job; a completed job's carries its QC summary.
+    async fn send_notice(
+        &self,
+        job: &Job,
+        kind: notify::NotificationType,
+        title: &str,
+        message: &str,
+        qc_summary: Option<fip_proto::jobs::v1::QcSummary>,
+    ) {
         let request = notify::SendNotificationRequest {
             user_id: job.user_id,
             r#type: kind as i32,
@@ -1352,7 +1366,7 @@ impl Worker {
             action_label: "Open the job".into(),
             channels: Vec::new(),
             dedup_key: format!("job:{}:{}", job.id, job.status.as_str()),
-            qc_summary: None,
+            qc_summary,
         };
         if let Err(e) = self.jobs.mesh.notify(request).await {
             tracing::warn!(job_id = %job.id, error = %e, "cannot send a notification");

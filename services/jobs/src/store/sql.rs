@@ -9,6 +9,21 @@ use sqlx::any::AnyRow;
 use super::*;
 use crate::model::{ErrorAction, Phase};
 
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Backend(error.into())
+    }
+}
+
+/// `(…)` of the unfinished states, for `status IN` (from the one list).
+fn unfinished_states() -> String {
+    let states: Vec<String> = Status::UNFINISHED
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("({})", states.join(", "))
+}
+
 pub struct SqlStore {
     db: Db,
 }
@@ -38,7 +53,7 @@ impl SqlStore {
             bind_column(&mut q, job, name);
         }
         q.push(" WHERE id = ").bind(job.id.clone());
-        q.push(" AND status IN ('pending', 'queued', 'running')");
+        q.push(&format!(" AND status IN {}", unfinished_states()));
         if let Some(read) = read {
             q.push(" AND status = ").bind(read.status.as_str());
             q.push(" AND progress = ").bind(read.progress);
@@ -57,7 +72,10 @@ impl SqlStore {
                     .bind(job.id.clone())
                     .fetch_optional(&mut *tx)
                     .await?;
-            let running = matches!(status.as_deref(), Some("pending" | "queued" | "running"));
+            let running = status
+                .as_deref()
+                .and_then(Status::parse)
+                .is_some_and(|s| !s.is_final());
             return Err(if running {
                 StoreError::Changed(job.id.clone())
             } else {
@@ -286,7 +304,7 @@ impl Store for SqlStore {
                     if is_unique_violation(&e) {
                         StoreError::DuplicateRequest
                     } else {
-                        StoreError::Database(e)
+                        StoreError::from(e)
                     }
                 })?;
             sqlx::query(
@@ -404,11 +422,11 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?;
         } else {
-            sqlx::query(
+            sqlx::query(&format!(
                 "UPDATE jobs SET cancel_requested_at = $1, updated_at = $1 \
-                 WHERE id = $2 AND cancel_requested_at IS NULL \
-                 AND status IN ('pending', 'queued', 'running')",
-            )
+                 WHERE id = $2 AND cancel_requested_at IS NULL AND status IN {}",
+                unfinished_states()
+            ))
             .bind(at)
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -420,10 +438,11 @@ impl Store for SqlStore {
 
     async fn unfinished(&self) -> StoreResult<Vec<Job>> {
         let rows = sqlx::query(&format!(
-            "SELECT {} FROM jobs j WHERE status IN ('pending', 'queued', 'running') \
+            "SELECT {} FROM jobs j WHERE status IN {} \
              AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_job_id = j.id) \
              ORDER BY created_at",
-            columns()
+            columns(),
+            unfinished_states()
         ))
         .fetch_all(&self.db.pool)
         .await?;

@@ -536,3 +536,47 @@ async fn fetched_outputs_are_recorded_once_and_cleared_with_the_results() {
     assert_eq!(s.fetched_outputs(&other.id).await.unwrap(), ["chr_21.zip"]);
     db.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_completion_notice_carries_the_qc_summary_when_the_results_have_one() {
+    let (db, s) = store().await;
+    let with_qc = job(1, 1);
+    let without = job(1, 2);
+    accept(&s, &with_qc).await;
+    accept(&s, &without).await;
+    for (chr, n, r2, good) in [("chr20", 10, 0.5, 3), ("chr21", 30, 0.9, 20)] {
+        s.put_qc(
+            &with_qc.id,
+            &ChromosomeQc {
+                chromosome: chr.into(),
+                variant_count: n,
+                typed_count: 1,
+                mean_r2: r2,
+                count_r2_ge_03: n,
+                count_r2_ge_08: good,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let (sentence, qc) = fip_jobs::results::completion_summary(&s, &with_qc.id).await;
+    assert_eq!(
+        sentence,
+        "0 result files over 2 chromosomes; 40 imputed variants, 23 with R² ≥ 0.8"
+    );
+    let qc = qc.expect("a QC summary");
+    assert_eq!(qc.variant_count, 40);
+    assert_eq!(qc.count_r2_ge_0_8, 23);
+    assert!((qc.mean_r2 - 0.8).abs() < 1e-9, "weighted by variants");
+    assert_eq!(
+        qc.chromosomes
+            .iter()
+            .map(|c| c.chromosome.as_str())
+            .collect::<Vec<_>>(),
+        ["chr20", "chr21"]
+    );
+    let (sentence, qc) = fip_jobs::results::completion_summary(&s, &without.id).await;
+    assert_eq!(sentence, "0 result files are ready");
+    assert!(qc.is_none(), "no QC, no summary");
+    db.cleanup().await.unwrap();
+}
