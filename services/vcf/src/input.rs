@@ -166,10 +166,24 @@ pub(crate) fn open_reader<'a, R: Read + 'a>(reader: R) -> Result<Input<'a>, Read
     Ok(Input { format, reader })
 }
 
+/// The number of threads that decompress a BGZF file: the blocks are
+/// independent, so they inflate in parallel while the caller parses.
+pub(crate) fn worker_count() -> std::num::NonZero<usize> {
+    std::thread::available_parallelism()
+        .unwrap_or(std::num::NonZero::<usize>::MIN)
+        .min(std::num::NonZero::new(8).expect("8 is not zero"))
+}
+
 fn wrap(format: InputFormat, file: File) -> Box<dyn BufRead> {
     let source = SourceRead(file);
     match format {
         InputFormat::Vcf => Box::new(BufReader::with_capacity(BUFFER_SIZE, source)),
+        #[cfg(not(target_arch = "wasm32"))]
+        InputFormat::VcfBgzf => Box::new(bgzf::io::MultithreadedReader::with_worker_count(
+            worker_count(),
+            source,
+        )),
+        #[cfg(target_arch = "wasm32")]
         InputFormat::VcfBgzf => Box::new(bgzf::io::Reader::new(source)),
         InputFormat::VcfGzip => Box::new(BufReader::with_capacity(
             BUFFER_SIZE,
@@ -204,7 +218,7 @@ fn has_bgzf_eof(file: &mut File) -> io::Result<bool> {
 }
 
 /// The outcome of [`read_line`].
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Line {
     /// A line is in the buffer, without its `\n` or `\r\n`.
     Read,
@@ -235,7 +249,7 @@ pub(crate) fn read_line<R: BufRead + ?Sized>(
             break;
         }
         seen_any = true;
-        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+        let (chunk, done) = match memchr::memchr(b'\n', available) {
             Some(i) => (&available[..i], Some(i + 1)),
             None => (available, None),
         };

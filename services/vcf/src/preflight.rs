@@ -14,6 +14,7 @@ use crate::{
     header::{HeaderError, read_header},
     input::{self, Input, Line, ReadFailure, read_line},
     record::{self, Malformed},
+    split::{ChromosomeFile, SplitError, SplitOptions, SplitSink},
     summary::{
         ChromosomeVariantCount, ChromosomeXSummary, InputIssue, InputIssueCode, InputSummary,
         MIN_SAMPLES, PhasingState, REPORTED_LINES,
@@ -127,19 +128,74 @@ fn to_error(failure: ReadFailure, path: &Path, format: InputFormat) -> Preflight
     }
 }
 
+/// What [`preflight_and_split`] returns: the check's summary and the
+/// split's outcome, from one read of the input.
+#[derive(Debug)]
+pub struct CheckedSplit {
+    /// Exactly what [`preflight`] returns for the file.
+    pub summary: InputSummary,
+    /// Exactly what [`split_by_chromosome`](crate::split_by_chromosome)
+    /// returns for the file (on an error nothing is left in the output
+    /// directory).
+    pub files: Result<Vec<ChromosomeFile>, SplitError>,
+}
+
+/// The pre-flight check and the per-chromosome split in one pass over the
+/// input: each line is decompressed and read once, checked, and written to
+/// its chromosome's output. For a worker that needs both, this halves the
+/// reading of [`preflight`] then
+/// [`split_by_chromosome`](crate::split_by_chromosome), with the same
+/// results. When the check itself fails (not a VCF, truncated, unreadable)
+/// the outputs are removed and its error returned. Blocking I/O: run it on
+/// a blocking thread.
+pub fn preflight_and_split(
+    path: &Path,
+    build: GenomeBuild,
+    out_dir: &Path,
+    options: &SplitOptions,
+) -> Result<CheckedSplit, PreflightError> {
+    let input = input::open_path(path).map_err(|f| to_error(f, path, InputFormat::VcfBgzf))?;
+    let mut sink = SplitSink::new(out_dir, options);
+    match run_with(input, build, path, Some(&mut sink)) {
+        Ok(summary) => Ok(CheckedSplit {
+            summary,
+            files: sink.finish(path),
+        }),
+        Err(e) => {
+            sink.discard();
+            Err(e)
+        }
+    }
+}
+
 fn run(input: Input<'_>, build: GenomeBuild, path: &Path) -> Result<InputSummary, PreflightError> {
+    run_with(input, build, path, None)
+}
+
+fn run_with(
+    input: Input<'_>,
+    build: GenomeBuild,
+    path: &Path,
+    mut sink: Option<&mut SplitSink<'_>>,
+) -> Result<InputSummary, PreflightError> {
     let Input { format, mut reader } = input;
     let fail = |e: io::Error| to_error(ReadFailure::classify(e), path, format);
-    let header = read_header(&mut reader, false).map_err(|e| match e {
+    let header = read_header(&mut reader, sink.is_some()).map_err(|e| match e {
         HeaderError::Read(e) => fail(e),
         other => PreflightError::NotVcf(other.describe()),
     })?;
+    if let Some(sink) = sink.as_deref_mut() {
+        sink.start(&header.text, header.samples.len());
+    }
     let mut scan = Scan::new(build, header.samples.len());
     let mut line_number = header.lines;
     let mut buf = Vec::new();
     loop {
         let outcome = read_line(&mut reader, &mut buf, MAX_RECORD_LINE).map_err(fail)?;
         line_number += 1;
+        if let Some(sink) = sink.as_deref_mut() {
+            sink.line(line_number, outcome, &buf);
+        }
         match outcome {
             Line::End => break,
             Line::TooLong => scan.malformed(line_number, Malformed::TooLong(MAX_RECORD_LINE)),
@@ -284,7 +340,10 @@ impl Scan {
         let odd = record.samples.iter().any(|&b| b == b'/' || b == b'.');
         match state.looks_phased {
             None => state.looks_phased = Some(self.sample_count > 0 && !odd),
-            Some(true) if state.first_slash_line.is_none() && record.samples.contains(&b'/') => {
+            Some(true)
+                if state.first_slash_line.is_none()
+                    && memchr::memchr(b'/', record.samples).is_some() =>
+            {
                 state.first_slash_line = Some(line);
             }
             Some(_) => {}

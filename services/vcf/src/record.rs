@@ -239,8 +239,51 @@ pub(crate) fn scan_genotypes(
     if let Some(ploidy) = ploidy.as_deref_mut() {
         ploidy.clear();
     }
-    for (index, column) in samples.split(|&b| b == b'\t').enumerate() {
-        let gt = match column.iter().position(|&b| b == b':') {
+    let len = samples.len();
+    let mut at = 0;
+    for index in 0..sample_count {
+        // The common call, one-digit alleles around one separator (`0|1`),
+        // is read in place; anything else goes through `read_genotype`.
+        if let Some(&[a, separator, b]) = samples.get(at..at + 3)
+            && a.is_ascii_digit()
+            && b.is_ascii_digit()
+            && (separator == b'|' || separator == b'/')
+            && usize::from(a - b'0') <= alt_count
+            && usize::from(b - b'0') <= alt_count
+        {
+            match samples.get(at + 3) {
+                None | Some(b'\t') => {
+                    if separator == b'|' {
+                        counts.phased += 1;
+                    } else {
+                        counts.unphased += 1;
+                    }
+                    if let Some(ploidy) = ploidy.as_deref_mut() {
+                        ploidy.push(2);
+                    }
+                    at += 4;
+                    continue;
+                }
+                Some(b':') => {
+                    if separator == b'|' {
+                        counts.phased += 1;
+                    } else {
+                        counts.unphased += 1;
+                    }
+                    if let Some(ploidy) = ploidy.as_deref_mut() {
+                        ploidy.push(2);
+                    }
+                    at = memchr::memchr(b'\t', &samples[at + 3..]).map_or(len, |i| at + 3 + i + 1);
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        let rest = samples.get(at..).unwrap_or_default();
+        let column_end = memchr::memchr(b'\t', rest).unwrap_or(rest.len());
+        let column = &rest[..column_end];
+        at += column_end + 1;
+        let gt = match memchr::memchr(b':', column) {
             Some(i) => &column[..i],
             None => column,
         };

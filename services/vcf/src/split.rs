@@ -4,14 +4,14 @@
 //! another is appended to its file).
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap, VecDeque},
     fs::{self, File, OpenOptions},
     io::{self, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
 };
 
 use noodles::{
-    bgzf::{self, VirtualPosition},
+    bgzf::VirtualPosition,
     core::Position,
     csi::binning_index::index::reference_sequence::bin::Chunk,
     tabix,
@@ -23,6 +23,7 @@ use noodles::{
 
 use crate::{
     ChromosomeNaming, InputFormat,
+    blocks::{BLOCK_DATA, Compressor, Done},
     genome::{is_imputable, rename},
     header::{HeaderError, read_header},
     input::{self, BGZF_EOF, Input, Line, ReadFailure, read_line},
@@ -192,48 +193,165 @@ fn split(
         HeaderError::Read(e) => fail(e),
         other => SplitError::NotVcf(other.describe()),
     })?;
-    outputs.header = match options.rename {
-        Some(naming) => rename_contigs(&header.text, naming),
-        None => header.text,
-    };
-    let sample_count = header.samples.len();
+    outputs.header = Splitter::output_header(options, &header.text);
+    let mut splitter = Splitter::new(options, header.samples.len());
     let mut line_number = header.lines;
     let mut buf = Vec::new();
-    let mut dropped = 0u64;
     loop {
         let outcome = read_line(&mut reader, &mut buf, MAX_RECORD_LINE).map_err(fail)?;
         line_number += 1;
+        if !splitter.line(outputs, line_number, outcome, &buf)? {
+            break;
+        }
+    }
+    splitter.done(path);
+    Ok(())
+}
+
+/// The per-line work of a split, shared by [`split_by_chromosome`] and
+/// [`crate::preflight_and_split`].
+pub(crate) struct Splitter<'o> {
+    options: &'o SplitOptions,
+    sample_count: usize,
+    dropped: u64,
+}
+
+impl<'o> Splitter<'o> {
+    /// Starts a split of records with `sample_count` samples.
+    pub(crate) fn new(options: &'o SplitOptions, sample_count: usize) -> Self {
+        Self {
+            options,
+            sample_count,
+            dropped: 0,
+        }
+    }
+
+    /// The header text the outputs start with.
+    pub(crate) fn output_header(options: &SplitOptions, header: &[u8]) -> Vec<u8> {
+        match options.rename {
+            Some(naming) => rename_contigs(header, naming),
+            None => header.to_vec(),
+        }
+    }
+
+    /// Handles one line read from the input; false at the end of input.
+    pub(crate) fn line(
+        &mut self,
+        outputs: &mut Outputs,
+        line_number: u64,
+        outcome: Line,
+        buf: &[u8],
+    ) -> Result<bool, SplitError> {
         match outcome {
-            Line::End => break,
+            Line::End => return Ok(false),
             Line::TooLong => {
                 return Err(SplitError::Malformed {
                     line: line_number,
                     reason: format!("the line is longer than {MAX_RECORD_LINE} bytes"),
                 });
             }
-            Line::Read if buf.is_empty() => continue,
+            Line::Read if buf.is_empty() => return Ok(true),
             Line::Read => {}
         }
-        let record = record::parse(&buf, sample_count).map_err(|why| SplitError::Malformed {
-            line: line_number,
-            reason: why.to_string(),
-        })?;
-        if options.imputable_only && !is_imputable(record.chromosome) {
-            dropped += 1;
-            continue;
+        let record =
+            record::parse(buf, self.sample_count).map_err(|why| SplitError::Malformed {
+                line: line_number,
+                reason: why.to_string(),
+            })?;
+        if self.options.imputable_only && !is_imputable(record.chromosome) {
+            self.dropped += 1;
+            return Ok(true);
         }
-        let name = match options.rename {
-            Some(naming) => rename(record.chromosome, naming),
-            None => record.chromosome.to_owned(),
-        };
         let span = (record.position, record.end());
         let rest = &buf[record.chromosome.len()..];
-        outputs.write(&name, rest, span, line_number)?;
+        match self.options.rename {
+            Some(naming) => {
+                let name = rename(record.chromosome, naming);
+                outputs.write(&name, rest, span, line_number)?;
+            }
+            None => outputs.write(record.chromosome, rest, span, line_number)?,
+        }
+        Ok(true)
     }
-    if dropped > 0 {
-        tracing::debug!(path = %path.display(), dropped, "records on chromosomes the servers do not impute dropped");
+
+    /// Logs what was left out.
+    pub(crate) fn done(&self, path: &Path) {
+        if self.dropped > 0 {
+            tracing::debug!(path = %path.display(), dropped = self.dropped, "records on chromosomes the servers do not impute dropped");
+        }
     }
-    Ok(())
+}
+
+/// The split half of [`crate::preflight_and_split`]: fed the lines the
+/// pre-flight check reads, it writes what [`split_by_chromosome`] would.
+/// The first error of the split removes its outputs and is kept for the
+/// end, while the check reads on.
+pub(crate) struct SplitSink<'o> {
+    options: &'o SplitOptions,
+    outputs: Option<Outputs>,
+    splitter: Option<Splitter<'o>>,
+    error: Option<SplitError>,
+}
+
+impl<'o> SplitSink<'o> {
+    pub(crate) fn new(out_dir: &Path, options: &'o SplitOptions) -> Self {
+        let error = match options.rename {
+            Some(naming @ (ChromosomeNaming::Unspecified | ChromosomeNaming::Mixed)) => {
+                Some(SplitError::InvalidRename(naming))
+            }
+            _ => None,
+        };
+        Self {
+            options,
+            outputs: error
+                .is_none()
+                .then(|| Outputs::new(out_dir, options.tabix_index)),
+            splitter: None,
+            error,
+        }
+    }
+
+    /// The input's header was read.
+    pub(crate) fn start(&mut self, header: &[u8], sample_count: usize) {
+        if let Some(outputs) = self.outputs.as_mut() {
+            outputs.header = Splitter::output_header(self.options, header);
+            self.splitter = Some(Splitter::new(self.options, sample_count));
+        }
+    }
+
+    /// One line of the input was read.
+    pub(crate) fn line(&mut self, line_number: u64, outcome: Line, buf: &[u8]) {
+        let (Some(outputs), Some(splitter)) = (self.outputs.as_mut(), self.splitter.as_mut())
+        else {
+            return;
+        };
+        if let Err(e) = splitter.line(outputs, line_number, outcome, buf) {
+            outputs.discard();
+            self.outputs = None;
+            self.error = Some(e);
+        }
+    }
+
+    /// The whole input was read: the split's outcome.
+    pub(crate) fn finish(mut self, path: &Path) -> Result<Vec<ChromosomeFile>, SplitError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(splitter) = &self.splitter {
+            splitter.done(path);
+        }
+        match self.outputs.take() {
+            Some(outputs) => outputs.finish(),
+            None => Err(SplitError::NotVcf("the input has no header".to_owned())),
+        }
+    }
+
+    /// The check failed: removes the outputs.
+    pub(crate) fn discard(mut self) {
+        if let Some(mut outputs) = self.outputs.take() {
+            outputs.discard();
+        }
+    }
 }
 
 /// Renames the IDs of `##contig` lines, dropping lines whose new ID
@@ -266,34 +384,133 @@ fn rename_contigs(text: &[u8], naming: ChromosomeNaming) -> Vec<u8> {
     out
 }
 
+/// A place in an output not yet written: (block number, offset in the
+/// block's uncompressed bytes).
+type Place = (u64, u16);
+
+/// A record whose index entry waits for the compressed offsets of its
+/// blocks.
+struct Pending {
+    start: Position,
+    end: Position,
+    from: Place,
+    to: Place,
+    from_offset: Option<u64>,
+    to_offset: Option<u64>,
+    line: u64,
+}
+
 /// One output file.
 struct Output {
     chromosome: String,
     path: PathBuf,
     index_path: Option<PathBuf>,
-    writer: Option<bgzf::io::Writer<File>>,
-    /// The compressed offset at which the current writer started.
-    base: u64,
+    /// The open file; `None` while closed to stay within
+    /// [`MAX_OPEN_OUTPUTS`].
+    file: Option<File>,
+    /// Compressed bytes written, without the end-of-file block.
+    offset: u64,
+    /// The uncompressed bytes of the block being filled.
+    block: Vec<u8>,
+    /// The number of the block being filled.
+    next_seq: u64,
+    /// The number of the next block to write to the file.
+    written_seq: u64,
+    /// Compressed blocks that came back ahead of their turn.
+    ready: BTreeMap<u64, Vec<u8>>,
+    /// Blocks handed to the compressor and not written yet.
+    in_flight: usize,
+    pending: VecDeque<Pending>,
     indexer: Option<Indexer>,
+    last_start: u64,
     count: u64,
     last_used: u64,
 }
 
+impl Output {
+    fn write_error(&self, source: io::Error) -> SplitError {
+        SplitError::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Writes the compressed blocks that are next in order and resolves
+    /// the index entries they complete.
+    fn drain_ready(&mut self) -> Result<(), SplitError> {
+        while let Some(block) = self.ready.remove(&self.written_seq) {
+            let seq = self.written_seq;
+            self.resolve(seq, self.offset)?;
+            let Some(file) = self.file.as_mut() else {
+                unreachable!("an output is closed only once its blocks are written");
+            };
+            if let Err(e) = file.write_all(&block) {
+                return Err(self.write_error(e));
+            }
+            self.offset += block.len() as u64;
+            self.written_seq += 1;
+            self.in_flight -= 1;
+        }
+        Ok(())
+    }
+
+    /// Block `seq` starts at compressed `offset`: completes the entries
+    /// that start or end in it.
+    fn resolve(&mut self, seq: u64, offset: u64) -> Result<(), SplitError> {
+        for pending in self.pending.iter_mut() {
+            if pending.from.0 > seq {
+                break;
+            }
+            if pending.from.0 == seq {
+                pending.from_offset = Some(offset);
+            }
+            if pending.to.0 == seq {
+                pending.to_offset = Some(offset);
+            }
+        }
+        let Some(indexer) = self.indexer.as_mut() else {
+            self.pending.clear();
+            return Ok(());
+        };
+        while let Some(pending) = self.pending.front() {
+            let (Some(from), Some(to)) = (pending.from_offset, pending.to_offset) else {
+                break;
+            };
+            let pending = self.pending.pop_front().expect("checked above");
+            let virtual_position = |offset: u64, (_, within): Place| {
+                VirtualPosition::try_from((offset, within)).expect("outputs stay below 256 TiB")
+            };
+            let chunk = Chunk::new(
+                virtual_position(from, pending.from),
+                virtual_position(to, pending.to),
+            );
+            indexer
+                .add_record(&self.chromosome, pending.start, pending.end, chunk)
+                .map_err(|_| SplitError::Unsorted {
+                    chromosome: self.chromosome.clone(),
+                    line: pending.line,
+                })?;
+        }
+        Ok(())
+    }
+}
+
 /// The outputs of one split.
-struct Outputs {
+pub(crate) struct Outputs {
     dir: PathBuf,
     tabix_index: bool,
-    header: Vec<u8>,
+    pub(crate) header: Vec<u8>,
     files: Vec<Output>,
     by_name: HashMap<String, usize>,
     file_names: std::collections::HashSet<String>,
     current: Option<usize>,
     open: usize,
     clock: u64,
+    compressor: Compressor,
 }
 
 impl Outputs {
-    fn new(dir: &Path, tabix_index: bool) -> Self {
+    pub(crate) fn new(dir: &Path, tabix_index: bool) -> Self {
         Self {
             dir: dir.to_owned(),
             tabix_index,
@@ -304,6 +521,7 @@ impl Outputs {
             current: None,
             open: 0,
             clock: 0,
+            compressor: Compressor::new(input::worker_count().get()),
         }
     }
 
@@ -317,35 +535,124 @@ impl Outputs {
     ) -> Result<(), SplitError> {
         let i = self.output(name)?;
         self.clock += 1;
+        let tabix_index = self.tabix_index;
         let output = &mut self.files[i];
         output.last_used = self.clock;
-        let path = output.path.clone();
-        let write_error = |source| SplitError::Write {
-            path: path.clone(),
-            source,
-        };
-        let base = output.base;
-        let writer = output.writer.as_mut().expect("output is open");
-        let chunk_start = shift(base, writer.virtual_position());
-        writer.write_all(name.as_bytes()).map_err(write_error)?;
-        writer.write_all(rest).map_err(write_error)?;
-        writer.write_all(b"\n").map_err(write_error)?;
-        let chunk_end = shift(base, writer.virtual_position());
-        output.count += 1;
-        if let Some(indexer) = output.indexer.as_mut() {
+        let positions = if tabix_index {
             let to_position = |n: u64| usize::try_from(n).ok().and_then(Position::new);
-            let (Some(start), Some(end)) = (to_position(start), to_position(end)) else {
+            let (Some(start_position), Some(end_position)) = (to_position(start), to_position(end))
+            else {
                 return Err(SplitError::Malformed {
                     line,
                     reason: "the position cannot be indexed".to_owned(),
                 });
             };
-            indexer
-                .add_record(name, start, end, Chunk::new(chunk_start, chunk_end))
-                .map_err(|_| SplitError::Unsorted {
+            if output.count > 0 && start < output.last_start {
+                return Err(SplitError::Unsorted {
                     chromosome: name.to_owned(),
                     line,
-                })?;
+                });
+            }
+            output.last_start = start;
+            Some((start_position, end_position))
+        } else {
+            None
+        };
+        output.count += 1;
+        // Queued before its bytes: the block it starts in may be written
+        // while they are appended. Its end is set once they are.
+        if let Some((start, end)) = positions {
+            output.pending.push_back(Pending {
+                start,
+                end,
+                from: (output.next_seq, output.block.len() as u16),
+                to: (u64::MAX, 0),
+                from_offset: None,
+                to_offset: None,
+                line,
+            });
+        }
+        self.append(i, name.as_bytes())?;
+        self.append(i, rest)?;
+        self.append(i, b"\n")?;
+        let output = &mut self.files[i];
+        let to = (output.next_seq, output.block.len() as u16);
+        if let Some(pending) = output.pending.back_mut()
+            && positions.is_some()
+        {
+            pending.to = to;
+        }
+        Ok(())
+    }
+
+    /// Appends bytes to output `i`, handing each full block to the
+    /// compressor.
+    fn append(&mut self, i: usize, mut bytes: &[u8]) -> Result<(), SplitError> {
+        while !bytes.is_empty() {
+            let output = &mut self.files[i];
+            let room = BLOCK_DATA - output.block.len();
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            output.block.extend_from_slice(now);
+            bytes = later;
+            if output.block.len() == BLOCK_DATA {
+                self.send_block(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands output `i`'s current block to the compressor.
+    fn send_block(&mut self, i: usize) -> Result<(), SplitError> {
+        let output = &mut self.files[i];
+        if output.block.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::replace(&mut output.block, Vec::with_capacity(BLOCK_DATA));
+        let seq = output.next_seq;
+        output.next_seq += 1;
+        output.in_flight += 1;
+        let finished = self.compressor.submit(i, seq, data);
+        for done in finished {
+            self.accept(done)?;
+        }
+        Ok(())
+    }
+
+    /// Takes a compressed block back and writes what is in order.
+    fn accept(&mut self, done: Done) -> Result<(), SplitError> {
+        let output = &mut self.files[done.output];
+        match done.block {
+            Ok(block) => {
+                output.ready.insert(done.seq, block);
+                output.drain_ready()
+            }
+            Err(e) => Err(output.write_error(e)),
+        }
+    }
+
+    /// Sends output `i`'s partial block and waits until all its blocks are
+    /// written.
+    fn flush_output(&mut self, i: usize) -> Result<(), SplitError> {
+        self.send_block(i)?;
+        while self.files[i].in_flight > 0 {
+            let Some(done) = self.compressor.wait() else {
+                let output = &self.files[i];
+                return Err(output.write_error(io::Error::other("the compressor stopped")));
+            };
+            self.accept(done)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes output `i`'s file: its blocks, then the end-of-file block.
+    fn close(&mut self, i: usize) -> Result<(), SplitError> {
+        self.flush_output(i)?;
+        let output = &mut self.files[i];
+        if let Some(mut file) = output.file.take() {
+            self.open -= 1;
+            if let Err(e) = file.write_all(&BGZF_EOF) {
+                return Err(output.write_error(e));
+            }
         }
         Ok(())
     }
@@ -354,7 +661,7 @@ impl Outputs {
     fn output(&mut self, name: &str) -> Result<usize, SplitError> {
         if let Some(i) = self.current
             && self.files[i].chromosome == name
-            && self.files[i].writer.is_some()
+            && self.files[i].file.is_some()
         {
             return Ok(i);
         }
@@ -362,7 +669,7 @@ impl Outputs {
             Some(&i) => i,
             None => self.create(name)?,
         };
-        if self.files[i].writer.is_none() {
+        if self.files[i].file.is_none() {
             self.make_room()?;
             self.reopen(i)?;
         }
@@ -392,7 +699,6 @@ impl Outputs {
             }
             Err(source) => return Err(SplitError::Write { path, source }),
         };
-        let mut writer = bgzf::io::Writer::new(file);
         let indexer = if self.tabix_index {
             Some(
                 Indexer::builder()
@@ -403,34 +709,31 @@ impl Outputs {
         } else {
             None
         };
-        let header_result = writer.write_all(&self.header);
-        let i = self.push(name, path.clone(), index_path, writer);
-        self.files[i].indexer = indexer;
-        header_result.map_err(|source| SplitError::Write { path, source })?;
-        Ok(i)
-    }
-
-    fn push(
-        &mut self,
-        name: &str,
-        path: PathBuf,
-        index_path: Option<PathBuf>,
-        writer: bgzf::io::Writer<File>,
-    ) -> usize {
         self.open += 1;
         self.files.push(Output {
             chromosome: name.to_owned(),
             path,
             index_path,
-            writer: Some(writer),
-            base: 0,
-            indexer: None,
+            file: Some(file),
+            offset: 0,
+            block: Vec::with_capacity(BLOCK_DATA),
+            next_seq: 0,
+            written_seq: 0,
+            ready: BTreeMap::new(),
+            in_flight: 0,
+            pending: VecDeque::new(),
+            indexer,
+            last_start: 0,
             count: 0,
             last_used: self.clock,
         });
         let i = self.files.len() - 1;
         self.by_name.insert(name.to_owned(), i);
-        i
+        let header = std::mem::take(&mut self.header);
+        let written = self.append(i, &header);
+        self.header = header;
+        written?;
+        Ok(i)
     }
 
     /// A file name for the chromosome: its characters outside
@@ -469,57 +772,48 @@ impl Outputs {
             .files
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.writer.is_some())
+            .filter(|(_, f)| f.file.is_some())
             .min_by_key(|(_, f)| f.last_used)
             .map(|(i, _)| i)
             .expect("an output is open");
-        let output = &mut self.files[lru];
-        let writer = output.writer.take().expect("output is open");
-        self.open -= 1;
-        writer.finish().map_err(|source| SplitError::Write {
-            path: output.path.clone(),
-            source,
-        })?;
-        Ok(())
+        self.close(lru)
     }
 
     /// Reopens a finished output for appending: its end-of-file block is
     /// cut off and new blocks follow.
     fn reopen(&mut self, i: usize) -> Result<(), SplitError> {
         let output = &mut self.files[i];
-        let path = output.path.clone();
-        let write_error = |source| SplitError::Write {
-            path: path.clone(),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(write_error)?;
-        let len = file.metadata().map_err(write_error)?.len();
-        let marker = BGZF_EOF.len() as u64;
-        let mut tail = [0u8; 28];
-        file.seek(SeekFrom::Start(len.saturating_sub(marker)))
-            .map_err(write_error)?;
-        io::Read::read_exact(&mut file, &mut tail).map_err(write_error)?;
-        if tail != BGZF_EOF {
-            return Err(write_error(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the output lost its end-of-file block",
-            )));
+        let reopened = (|| {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&output.path)?;
+            let len = file.metadata()?.len();
+            let mut tail = [0u8; 28];
+            file.seek(SeekFrom::Start(len.saturating_sub(BGZF_EOF.len() as u64)))?;
+            io::Read::read_exact(&mut file, &mut tail)?;
+            if tail != BGZF_EOF || len != output.offset + BGZF_EOF.len() as u64 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the output lost its end-of-file block",
+                ));
+            }
+            file.set_len(output.offset)?;
+            file.seek(SeekFrom::Start(output.offset))?;
+            Ok(file)
+        })();
+        match reopened {
+            Ok(file) => {
+                output.file = Some(file);
+                self.open += 1;
+                Ok(())
+            }
+            Err(e) => Err(output.write_error(e)),
         }
-        let base = len - marker;
-        file.set_len(base).map_err(write_error)?;
-        file.seek(SeekFrom::Start(base)).map_err(write_error)?;
-        output.base = base;
-        output.writer = Some(bgzf::io::Writer::new(file));
-        self.open += 1;
-        Ok(())
     }
 
     /// Finishes every output and writes the indexes.
-    fn finish(mut self) -> Result<Vec<ChromosomeFile>, SplitError> {
+    pub(crate) fn finish(mut self) -> Result<Vec<ChromosomeFile>, SplitError> {
         match self.finish_all() {
             Ok(files) => Ok(files),
             Err(e) => {
@@ -530,25 +824,28 @@ impl Outputs {
     }
 
     fn finish_all(&mut self) -> Result<Vec<ChromosomeFile>, SplitError> {
+        for i in 0..self.files.len() {
+            self.send_block(i)?;
+        }
+        for i in 0..self.files.len() {
+            self.close(i)?;
+            let output = &mut self.files[i];
+            // Entries ending at the very end point at the end-of-file block.
+            let (seq, offset) = (output.next_seq, output.offset);
+            output.resolve(seq, offset)?;
+        }
         let mut result = Vec::with_capacity(self.files.len());
         for output in &mut self.files {
-            let write_error = |path: &Path, source| SplitError::Write {
-                path: path.to_owned(),
-                source,
-            };
-            if let Some(writer) = output.writer.take() {
-                writer
-                    .finish()
-                    .map_err(|source| write_error(&output.path, source))?;
-            }
             if let (Some(indexer), Some(index_path)) =
                 (output.indexer.take(), output.index_path.as_ref())
             {
                 let vcf::Index::Tabix(index) = indexer.build() else {
                     unreachable!("the indexer was built for tabix");
                 };
-                tabix::fs::write(index_path, &index)
-                    .map_err(|source| write_error(index_path, source))?;
+                tabix::fs::write(index_path, &index).map_err(|source| SplitError::Write {
+                    path: index_path.clone(),
+                    source,
+                })?;
             }
             result.push(ChromosomeFile {
                 chromosome: output.chromosome.clone(),
@@ -561,9 +858,11 @@ impl Outputs {
     }
 
     /// Removes everything written so far.
-    fn discard(&mut self) {
+    pub(crate) fn discard(&mut self) {
+        // Let the blocks in flight come back before their files go.
+        while self.compressor.wait().is_some() {}
         for output in self.files.drain(..) {
-            drop(output.writer);
+            drop(output.file);
             for path in std::iter::once(&output.path).chain(output.index_path.as_ref()) {
                 if let Err(e) = fs::remove_file(path)
                     && e.kind() != io::ErrorKind::NotFound
@@ -573,13 +872,6 @@ impl Outputs {
             }
         }
     }
-}
-
-/// A writer's virtual position moved by the compressed offset at which the
-/// writer started.
-fn shift(base: u64, position: VirtualPosition) -> VirtualPosition {
-    VirtualPosition::new(base + position.compressed(), position.uncompressed())
-        .expect("outputs stay below 256 TiB")
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! per-chromosome split and QC of info files.
 
 mod memory;
+mod onepass;
 mod preflight;
 mod qc;
 mod split;
