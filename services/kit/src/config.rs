@@ -189,7 +189,7 @@ impl Default for RegistryConfig {
     }
 }
 
-/// The notify service: the web inbox and its live stream.
+/// The notify service: the web inbox and its live stream, and email.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
@@ -197,11 +197,63 @@ pub struct NotifyConfig {
     /// further behind (a slow client) skips them and gets a fresh snapshot
     /// instead; other watchers are never held up.
     pub watch_buffer: usize,
+    /// The mail server: `smtp://host:25` (plain, for a local relay),
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465`
+    /// (implicit TLS); `user:password@` before the host to log in. Unset:
+    /// mails are written to `maildir` instead.
+    pub smtp_url: Option<String>,
+    /// The sender of the mails, e.g. `Imputation Hub <hub@example.org>`.
+    pub from: String,
+    /// The hub's public URL, for the links in mails (`https://hub.example.org`).
+    /// Unset: `files.public_base_url`, else `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Without `smtp_url`: the maildir mails are written to (`new/` holds
+    /// one file per mail). Default: `<data_dir>/mail`.
+    pub maildir: Option<PathBuf>,
+    /// Longest wait of the sender between looks at the outbox (a new mail
+    /// wakes it at once).
+    #[serde(with = "humantime_serde")]
+    pub send_interval: Duration,
+    /// Wait before the second attempt at a mail the server did not take;
+    /// it doubles (with jitter) after each attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_initial: Duration,
+    /// Longest wait between two attempts.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// Attempts after which a mail is recorded as failed.
+    pub max_attempts: u32,
+    /// How long a sender holds a mail it is sending; another replica takes
+    /// it over only after this (longer than `smtp_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Timeout of one SMTP conversation.
+    #[serde(with = "humantime_serde")]
+    pub smtp_timeout: Duration,
+    /// Mails sent alone to one user per `rate_window`; more are held and
+    /// sent as one digest when the window has passed (0: no limit).
+    pub rate_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub rate_window: Duration,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        Self { watch_buffer: 64 }
+        Self {
+            watch_buffer: 64,
+            smtp_url: None,
+            from: "Federated Imputation Hub <noreply@localhost>".into(),
+            public_url: None,
+            maildir: None,
+            send_interval: Duration::from_secs(5),
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            max_attempts: 12,
+            lease: Duration::from_secs(300),
+            smtp_timeout: Duration::from_secs(60),
+            rate_limit: 10,
+            rate_window: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -597,6 +649,21 @@ impl Config {
             return Err(invalid(
                 "notify.watch_buffer",
                 "must be between 1 and 65536",
+            ));
+        }
+        if self.notify.max_attempts == 0 {
+            return Err(invalid("notify.max_attempts", "must be positive"));
+        }
+        if self.notify.lease <= self.notify.smtp_timeout {
+            return Err(invalid(
+                "notify.lease",
+                "must be longer than notify.smtp_timeout",
+            ));
+        }
+        if self.notify.send_interval.is_zero() || self.notify.retry_initial.is_zero() {
+            return Err(invalid(
+                "notify.send_interval",
+                "notify.send_interval and notify.retry_initial must be positive",
             ));
         }
         if let Some(url) = &self.files.store_url

@@ -7,13 +7,14 @@
 //! [`events::EventBus`] (inbox changes for the watch streams) and
 //! [`directory::Directory`] (recipients, from the user service).
 //!
-//! Email is a channel of the model and of the preferences; this hub has no
-//! mail transport yet, so email deliveries are reported
-//! `skipped_unavailable`.
+//! Email ([`email`]): a notification's mail is rendered and stored in the
+//! outbox with it, then a sender delivers it over SMTP (`notify.smtp_url`)
+//! or, without a mail server, into a maildir under the data dir.
 
 pub mod api;
 pub mod directory;
 pub mod domain;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod model;
@@ -43,7 +44,8 @@ pub static MIGRATIONS: Migrations = Migrations {
 };
 
 /// Opens the database and builds the domain: the SQL store, the in-process
-/// event bus, and the user service as the directory of recipients.
+/// event bus, the user service as the directory of recipients, and email;
+/// starts the email sender (until `ctx.shutdown`).
 pub async fn open(ctx: &Context) -> anyhow::Result<Arc<Notify>> {
     let user = ctx.peers.channel(ServiceName::User).ok_or_else(|| {
         anyhow::anyhow!("the notify service needs the user service's address (services.user.url)")
@@ -59,12 +61,55 @@ pub async fn open(ctx: &Context) -> anyhow::Result<Arc<Notify>> {
              made through this replica"
         );
     }
-    Ok(Arc::new(Notify::new(
-        Arc::new(store::SqlStore::new(db)),
-        Arc::new(events::LocalBus::new(ctx.config.notify.watch_buffer)),
-        Arc::new(directory::UserDirectory::new(user, &ctx.identity)),
-        ctx.shutdown.clone(),
-    )))
+    let store: Arc<dyn store::Store> = Arc::new(store::SqlStore::new(db));
+    let email = Arc::new(email::Email::new(&ctx.config)?);
+    let transport = email_transport(&ctx.config)?;
+    let sender = email::sender::Sender::new(
+        store.clone(),
+        transport,
+        Arc::new(email::Composer::new(
+            &email::hub_url(&ctx.config),
+            &email::from_mailbox(&ctx.config)?,
+        )?),
+        email::from_mailbox(&ctx.config)?,
+        email::sender::Pacing::from_config(&ctx.config.notify),
+        email.wake.clone(),
+    );
+    tokio::spawn(sender.run(ctx.shutdown.clone()));
+    Ok(Arc::new(
+        Notify::new(
+            store,
+            Arc::new(events::LocalBus::new(ctx.config.notify.watch_buffer)),
+            Arc::new(directory::UserDirectory::new(user, &ctx.identity)),
+            ctx.shutdown.clone(),
+        )
+        .with_email(email),
+    ))
+}
+
+/// SMTP when `notify.smtp_url` is set, else the maildir (the log says
+/// where).
+fn email_transport(
+    config: &fip_kit::config::Config,
+) -> anyhow::Result<Arc<dyn email::transport::Transport>> {
+    match &config.notify.smtp_url {
+        Some(url) => Ok(Arc::new(email::transport::Smtp::new(
+            url,
+            config.notify.smtp_timeout,
+        )?)),
+        None => {
+            let dir = config
+                .notify
+                .maildir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("mail"));
+            tracing::info!(
+                maildir = %dir.display(),
+                "no notify.smtp_url: mails are written to a maildir (new/ holds one file per mail)"
+            );
+            Ok(Arc::new(email::transport::Maildir::new(dir)?))
+        }
+    }
 }
 
 /// The routes over a domain (tests keep the domain to look inside).

@@ -161,6 +161,117 @@ pub struct NewNotification {
     pub dedup_key: Option<String>,
     pub created_at: i64,
     pub deliveries: Vec<Delivery>,
+    /// The email to put in the outbox with it (its email delivery is then
+    /// `queued`); None when no email goes out.
+    pub email: Option<NewEmail>,
+}
+
+/// A rendered email to store in the outbox, sent later by a sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEmail {
+    /// `<...@...>`, the same on every attempt.
+    pub message_id: String,
+    pub to_address: String,
+    pub to_name: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    /// The web UI path the mail links to; empty for none.
+    pub action_url: String,
+    /// The user's rate limit: when they were sent `limit` mails since
+    /// `since` (or mails are already held for their digest), this one is
+    /// held for the digest instead of sent alone.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// At most `limit` mails per user since `since` (UTC milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: i64,
+    pub since: i64,
+}
+
+/// Where a mail of the outbox stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmailStatus {
+    /// To send (again) at `next_attempt_at`.
+    Pending,
+    /// Over the user's rate limit: waits for their next digest.
+    Held,
+    /// Sent within a digest.
+    Digested,
+    /// Accepted by the mail server (or written to the maildir).
+    Sent,
+    /// Refused for good, or out of attempts; `last_error` says why.
+    Failed,
+}
+
+impl EmailStatus {
+    pub const ALL: [EmailStatus; 5] = [
+        EmailStatus::Pending,
+        EmailStatus::Held,
+        EmailStatus::Digested,
+        EmailStatus::Sent,
+        EmailStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailStatus::Pending => "pending",
+            EmailStatus::Held => "held",
+            EmailStatus::Digested => "digested",
+            EmailStatus::Sent => "sent",
+            EmailStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A mail of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEmail {
+    pub id: i64,
+    /// The notification mailed; None for a digest.
+    pub notification_id: Option<i64>,
+    pub user_id: i64,
+    pub message_id: String,
+    pub to_address: String,
+    pub to_name: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub action_url: String,
+    pub status: EmailStatus,
+    /// Attempts started so far (a claim counts as one).
+    pub attempts: i64,
+    pub last_error: String,
+    /// The digest that carried it, for [`EmailStatus::Digested`].
+    pub digest_id: Option<i64>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// The imputation quality of a completed job, as its mail shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QcSummary {
+    pub chromosomes: Vec<ChromosomeQc>,
+    pub variant_count: i64,
+    pub mean_r2: f64,
+    pub count_r2_ge_0_3: i64,
+    pub count_r2_ge_0_8: i64,
+}
+
+/// The imputation quality of one chromosome.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChromosomeQc {
+    pub chromosome: String,
+    pub variant_count: i64,
+    pub mean_r2: f64,
+    pub count_r2_ge_0_3: i64,
+    pub count_r2_ge_0_8: i64,
 }
 
 /// A user's notification preferences.

@@ -142,6 +142,43 @@ pub fn event_to_wire(event: InboxEvent) -> pb::WatchNotificationsResponse {
     }
 }
 
+/// A job's QC summary from the wire (every field destructured).
+pub fn qc_from_wire(qc: fip_proto::jobs::v1::QcSummary) -> crate::model::QcSummary {
+    let fip_proto::jobs::v1::QcSummary {
+        chromosomes,
+        variant_count,
+        mean_r2,
+        count_r2_ge_0_3,
+        count_r2_ge_0_8,
+    } = qc;
+    crate::model::QcSummary {
+        chromosomes: chromosomes
+            .into_iter()
+            .map(|c| {
+                let fip_proto::jobs::v1::ChromosomeQc {
+                    chromosome,
+                    variant_count,
+                    typed_variant_count: _,
+                    mean_r2,
+                    count_r2_ge_0_3,
+                    count_r2_ge_0_8,
+                } = c;
+                crate::model::ChromosomeQc {
+                    chromosome,
+                    variant_count,
+                    mean_r2,
+                    count_r2_ge_0_3,
+                    count_r2_ge_0_8,
+                }
+            })
+            .collect(),
+        variant_count,
+        mean_r2,
+        count_r2_ge_0_3,
+        count_r2_ge_0_8,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,9 @@ use fip_proto::notify::v1::notification_internal_service_server::NotificationInt
 use tonic::{Request, Response, Status};
 
 use super::NotifyApi;
-use super::convert::{channel_from_wire, delivery_to_wire, kind_from_wire, notification_to_wire};
+use super::convert::{
+    channel_from_wire, delivery_to_wire, kind_from_wire, notification_to_wire, qc_from_wire,
+};
 use crate::domain::send::SendRequest;
 use crate::error::NotifyError;
 
@@ -49,7 +51,7 @@ impl NotificationInternalService for NotifyApi {
             action_label,
             channels,
             dedup_key,
-            qc_summary: _,
+            qc_summary,
         } = request.into_inner();
         tracing::debug!(%sender, user_id, "send notification");
         let stored = self
@@ -65,6 +67,7 @@ impl NotificationInternalService for NotifyApi {
                 action_label,
                 channels: channels.into_iter().map(channel_from_wire).collect(),
                 dedup_key,
+                qc_summary: qc_summary.map(qc_from_wire),
             })
             .await?;
         Ok(Response::new(pb::SendNotificationResponse {

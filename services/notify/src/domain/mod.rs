@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::directory::Directory;
+use crate::email::Email;
 use crate::events::EventBus;
 use crate::model::{InboxChange, InboxEvent};
 use crate::store::Store;
@@ -21,6 +22,8 @@ pub struct Notify {
     store: Arc<dyn Store>,
     bus: Arc<dyn EventBus>,
     directory: Arc<dyn Directory>,
+    /// Mails into the outbox; None on a hub without email.
+    email: Option<Arc<Email>>,
     /// Cancelled when the process shuts down: open watches end.
     shutdown: CancellationToken,
 }
@@ -36,8 +39,20 @@ impl Notify {
             store,
             bus,
             directory,
+            email: None,
             shutdown,
         }
+    }
+
+    /// This domain, mailing through `email`'s outbox.
+    pub fn with_email(mut self, email: Arc<Email>) -> Self {
+        self.email = Some(email);
+        self
+    }
+
+    /// The store (for the sender, and tests looking at the outbox).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Tells `user_id`'s watchers about `change`, with the unread count

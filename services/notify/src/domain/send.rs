@@ -5,9 +5,12 @@ use fip_kit::Violations;
 use fip_kit::db::now_millis;
 
 use super::Notify;
+use crate::directory::Contact;
+use crate::email::compose::NotificationMail;
 use crate::error::{NotifyError, check};
 use crate::model::{
-    Channel, Delivery, InboxChange, NewNotification, NotificationKind, Outcome, Preferences,
+    Channel, Delivery, InboxChange, NewEmail, NewNotification, NotificationKind, Outcome,
+    Preferences, QcSummary, RateLimit,
 };
 use crate::store::Stored;
 
@@ -38,6 +41,8 @@ pub struct SendRequest {
     pub channels: Vec<Option<Channel>>,
     /// Idempotency key; empty for none.
     pub dedup_key: String,
+    /// A completed job's imputation quality, for its mail.
+    pub qc_summary: Option<QcSummary>,
 }
 
 impl SendRequest {
@@ -105,12 +110,14 @@ fn is_local_path(url: &str) -> bool {
 /// Whether the notification goes to the inbox, and the outcome of each
 /// channel considered, for a recipient with `preferences`.
 ///
-/// No mail transport exists on this hub yet, so email that the preferences
-/// allow is reported unavailable.
+/// Email that the preferences allow is `queued` when `email_available`
+/// (the hub mails, and the recipient is active with an address), and
+/// reported unavailable otherwise.
 pub fn plan(
     preferences: &Preferences,
     kind: NotificationKind,
     channels: &[Channel],
+    email_available: bool,
 ) -> (bool, Vec<Delivery>) {
     let email_wanted = preferences.email_for(kind);
     let (web, email) = if channels.is_empty() {
@@ -137,8 +144,7 @@ pub fn plan(
     if email {
         let outcome = match email_wanted {
             Some(false) => Outcome::SkippedByPreference,
-            // No mail transport yet (and a deactivated account would get
-            // no email either).
+            Some(true) | None if email_available => Outcome::Queued,
             Some(true) | None => Outcome::SkippedUnavailable,
         };
         deliveries.push(Delivery {
@@ -168,6 +174,7 @@ impl Notify {
             action_label,
             channels,
             dedup_key,
+            qc_summary,
         } = request;
         let kind = kind.ok_or_else(|| anyhow::anyhow!("validated kind is missing"))?;
         let channels: Vec<Channel> = channels.into_iter().flatten().collect();
@@ -178,31 +185,74 @@ impl Notify {
             tracing::info!(user_id, dedup_key = %key, "notification already sent");
             return Ok(stored);
         }
-        // The recipient must exist (their address will matter for email).
-        self.directory
-            .contact(user_id)
-            .await?
-            .ok_or_else(|| NotifyError::NotFound {
-                resource_type: "user",
-                id: user_id.to_string(),
-            })?;
+        // The recipient must exist; email needs their name and address.
+        let contact =
+            self.directory
+                .contact(user_id)
+                .await?
+                .ok_or_else(|| NotifyError::NotFound {
+                    resource_type: "user",
+                    id: user_id.to_string(),
+                })?;
         let preferences = self.preferences(user_id).await?;
-        let (in_inbox, deliveries) = plan(&preferences, kind, &channels);
+        let address = if preferences.email_address.is_empty() {
+            contact.email.clone()
+        } else {
+            preferences.email_address.clone()
+        };
+        let email_available = self.email.is_some() && contact.is_active && !address.is_empty();
+        let (in_inbox, deliveries) = plan(&preferences, kind, &channels, email_available);
+        let title = title.trim().to_string();
+        let action_label = action_label.trim().to_string();
+        let queued = deliveries
+            .iter()
+            .any(|d| d.channel == Channel::Email && d.outcome == Outcome::Queued);
+        let email = match (&self.email, queued) {
+            (Some(email), true) => {
+                let name = display_name(&contact);
+                let rendered = email.composer.notification(&NotificationMail {
+                    kind,
+                    name: &name,
+                    title: &title,
+                    message: &message,
+                    action_url: &action_url,
+                    action_label: &action_label,
+                    qc: qc_summary.as_ref(),
+                })?;
+                let now = now_millis();
+                Some(NewEmail {
+                    message_id: email.composer.message_id(),
+                    to_address: address,
+                    to_name: name,
+                    subject: rendered.subject,
+                    body_text: rendered.text,
+                    body_html: rendered.html,
+                    action_url: action_url.clone(),
+                    rate_limit: (email.rate_limit > 0).then(|| RateLimit {
+                        limit: i64::from(email.rate_limit),
+                        since: now
+                            - i64::try_from(email.rate_window.as_millis()).unwrap_or(i64::MAX),
+                    }),
+                })
+            }
+            _ => None,
+        };
         let stored = self
             .store
             .insert(NewNotification {
                 user_id,
                 kind,
-                title: title.trim().to_string(),
+                title,
                 message,
                 job_id,
                 service_id,
                 action_url,
-                action_label: action_label.trim().to_string(),
+                action_label,
                 in_inbox,
                 dedup_key,
                 created_at: now_millis(),
                 deliveries,
+                email,
             })
             .await?;
         if stored.deduplicated {
@@ -217,11 +267,25 @@ impl Notify {
             in_inbox,
             "notification sent"
         );
+        if queued && let Some(email) = &self.email {
+            email.wake.notify_one();
+        }
         if in_inbox {
             self.publish(user_id, InboxChange::Created(notification.clone()))
                 .await;
         }
         Ok(stored)
+    }
+}
+
+/// How a mail greets `contact`: their full name, else their username.
+fn display_name(contact: &Contact) -> String {
+    let full = format!("{} {}", contact.first_name.trim(), contact.last_name.trim());
+    let full = full.trim();
+    if full.is_empty() {
+        contact.username.clone()
+    } else {
+        full.to_string()
     }
 }
 
@@ -236,7 +300,7 @@ mod tests {
     #[test]
     fn defaults_go_to_the_inbox_and_consider_email_by_preference() {
         let prefs = Preferences::default();
-        let (inbox, d) = plan(&prefs, NotificationKind::JobCompleted, &[]);
+        let (inbox, d) = plan(&prefs, NotificationKind::JobCompleted, &[], false);
         assert!(inbox);
         assert_eq!(
             outcomes(&d),
@@ -245,12 +309,14 @@ mod tests {
                 (Channel::Email, Outcome::SkippedUnavailable)
             ]
         );
-        let (_, d) = plan(&prefs, NotificationKind::JobCancelled, &[]);
+        let (_, d) = plan(&prefs, NotificationKind::JobCompleted, &[], true);
+        assert_eq!(d[1].outcome, Outcome::Queued, "a hub that mails queues it");
+        let (_, d) = plan(&prefs, NotificationKind::JobCancelled, &[], true);
         assert_eq!(d[1].outcome, Outcome::SkippedByPreference);
         // System notices have no email preference: email only when asked.
-        let (_, d) = plan(&prefs, NotificationKind::System, &[]);
+        let (_, d) = plan(&prefs, NotificationKind::System, &[], true);
         assert_eq!(outcomes(&d), [(Channel::Web, Outcome::Delivered)]);
-        let (inbox, d) = plan(&prefs, NotificationKind::System, &[Channel::Email]);
+        let (inbox, d) = plan(&prefs, NotificationKind::System, &[Channel::Email], false);
         assert!(!inbox, "web was not asked for");
         assert_eq!(
             outcomes(&d),
@@ -269,6 +335,7 @@ mod tests {
             &prefs,
             NotificationKind::JobFailed,
             &[Channel::Web, Channel::Email],
+            true,
         );
         assert!(!inbox);
         assert_eq!(
@@ -305,6 +372,7 @@ mod tests {
             action_label: "go".into(),
             channels: vec![Some(Channel::Web), None],
             dedup_key: "k".repeat(MAX_DEDUP_KEY + 1),
+            qc_summary: None,
         };
         let fields: Vec<String> = bad
             .validate()

@@ -3,13 +3,15 @@
 
 mod codec;
 mod notifications;
+mod outbox;
 mod preferences;
 
 use async_trait::async_trait;
 use fip_kit::db::Db;
 
 use crate::model::{
-    Delivery, NewNotification, Notification, NotificationKind, PreferenceChanges, Preferences,
+    Delivery, NewEmail, NewNotification, Notification, NotificationKind, OutboxEmail,
+    PreferenceChanges, Preferences,
 };
 
 /// Which inbox notifications to list, newest first; `before_id` is the page
@@ -87,6 +89,51 @@ pub trait Store: Send + Sync + 'static {
         changes: &PreferenceChanges,
         at: i64,
     ) -> StoreResult<Preferences>;
+    /// Takes, for `owner` until `lease_until`, the lease of up to `limit`
+    /// pending mails due at `now` that no other sender holds, counting an
+    /// attempt on each. No two senders ever hold the same mail.
+    async fn claim_emails(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxEmail>>;
+    /// Records `owner`'s attempt at mail `id` as sent (`error` None) or
+    /// failed for good, with the email delivery of the notifications it
+    /// carried. False when `owner` lost the lease (nothing changed).
+    async fn finish_email(
+        &self,
+        id: i64,
+        owner: &str,
+        error: Option<&str>,
+        at: i64,
+    ) -> StoreResult<bool>;
+    /// Hands mail `id` back after a transient failure, due again at
+    /// `next_attempt_at`. False when `owner` lost the lease.
+    async fn retry_email(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> StoreResult<bool>;
+    /// Users whose oldest mail held for a digest was stored at or before
+    /// `held_since`.
+    async fn digests_due(&self, held_since: i64) -> StoreResult<Vec<i64>>;
+    /// The mails of `user_id` held for their digest, oldest first.
+    async fn held_emails(&self, user_id: i64) -> StoreResult<Vec<OutboxEmail>>;
+    /// Stores the digest of the held mails `ids` of `user_id` and marks
+    /// them digested, atomically; None when another sender took one first.
+    async fn insert_digest(
+        &self,
+        user_id: i64,
+        digest: NewEmail,
+        ids: &[i64],
+        at: i64,
+    ) -> StoreResult<Option<i64>>;
+    /// Every mail of `user_id`, oldest first.
+    async fn emails(&self, user_id: i64) -> StoreResult<Vec<OutboxEmail>>;
 }
 
 /// The SQL store (SQLite and PostgreSQL through one `AnyPool`).
@@ -151,5 +198,57 @@ impl Store for SqlStore {
         at: i64,
     ) -> StoreResult<Preferences> {
         preferences::update(&self.db, user_id, changes, at).await
+    }
+
+    async fn claim_emails(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxEmail>> {
+        outbox::claim(&self.db, owner, now, lease_until, limit).await
+    }
+
+    async fn finish_email(
+        &self,
+        id: i64,
+        owner: &str,
+        error: Option<&str>,
+        at: i64,
+    ) -> StoreResult<bool> {
+        outbox::finish(&self.db, id, owner, error, at).await
+    }
+
+    async fn retry_email(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> StoreResult<bool> {
+        outbox::retry(&self.db, id, owner, error, next_attempt_at).await
+    }
+
+    async fn digests_due(&self, held_since: i64) -> StoreResult<Vec<i64>> {
+        outbox::digest_due(&self.db, held_since).await
+    }
+
+    async fn held_emails(&self, user_id: i64) -> StoreResult<Vec<OutboxEmail>> {
+        outbox::held(&self.db, user_id).await
+    }
+
+    async fn insert_digest(
+        &self,
+        user_id: i64,
+        digest: NewEmail,
+        ids: &[i64],
+        at: i64,
+    ) -> StoreResult<Option<i64>> {
+        outbox::digest(&self.db, user_id, digest, ids, at).await
+    }
+
+    async fn emails(&self, user_id: i64) -> StoreResult<Vec<OutboxEmail>> {
+        outbox::of_user(&self.db, user_id).await
     }
 }

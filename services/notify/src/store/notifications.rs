@@ -4,7 +4,7 @@ use fip_kit::db::{Db, SqlBuilder};
 use sqlx::{AnyPool, Row};
 
 use super::codec::{self, NOTIFICATION_COLUMNS};
-use super::{ListQuery, StoreResult, Stored};
+use super::{ListQuery, StoreResult, Stored, outbox};
 use crate::model::{Delivery, NewNotification, Notification};
 
 pub async fn insert(db: &Db, new: NewNotification) -> StoreResult<Stored> {
@@ -21,6 +21,7 @@ pub async fn insert(db: &Db, new: NewNotification) -> StoreResult<Stored> {
         dedup_key,
         created_at,
         deliveries,
+        email,
     } = new;
     let mut tx = db.pool.begin().await?;
     // A second insert under the same (user, key) does nothing and returns
@@ -64,6 +65,15 @@ pub async fn insert(db: &Db, new: NewNotification) -> StoreResult<Stored> {
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
+    }
+    if let Some(email) = email {
+        let (_, status) =
+            outbox::enqueue(&mut tx, Some(notification.id), user_id, email, created_at).await?;
+        tracing::debug!(
+            notification_id = notification.id,
+            status = status.as_str(),
+            "email stored in the outbox"
+        );
     }
     tx.commit().await?;
     Ok(Stored {

@@ -31,6 +31,7 @@ fn new(user_id: i64, title: &str, at: i64) -> NewNotification {
             outcome: Outcome::Delivered,
             error: String::new(),
         }],
+        email: None,
     }
 }
 
