@@ -66,23 +66,8 @@ impl Objects {
             Some(url) => {
                 if let Some(path) = url.strip_prefix("file://") {
                     Self::local(FsPath::new(path))
-                } else if let Some(rest) = url.strip_prefix("s3://") {
-                    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                    anyhow::ensure!(
-                        !bucket.is_empty(),
-                        "invalid configuration: `files.store_url`: no bucket in {url}"
-                    );
-                    let s3 = AmazonS3Builder::from_env()
-                        .with_bucket_name(bucket)
-                        .build()
-                        .map_err(|e| anyhow::anyhow!("cannot open the file store {url}: {e}"))?;
-                    let prefix = prefix.trim_matches('/');
-                    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                        Arc::new(s3)
-                    } else {
-                        Arc::new(PrefixStore::new(s3, prefix))
-                    };
-                    Ok(Self::new(store))
+                } else if url.starts_with("s3://") {
+                    Ok(Self::new(Self::s3_store(url, AmazonS3Builder::from_env())?))
                 } else {
                     anyhow::bail!(
                         "invalid configuration: `files.store_url`: {url} is neither file:/// nor s3://"
@@ -90,6 +75,29 @@ impl Objects {
                 }
             }
         }
+    }
+
+    /// The store of `url` (`s3://bucket[/prefix]`) through `builder`, which
+    /// carries the credentials, region and endpoint.
+    pub fn s3_store(url: &str, builder: AmazonS3Builder) -> anyhow::Result<Arc<dyn ObjectStore>> {
+        let rest = url.strip_prefix("s3://").ok_or_else(|| {
+            anyhow::anyhow!("invalid configuration: `files.store_url`: {url} is not an s3:// URL")
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        anyhow::ensure!(
+            !bucket.is_empty(),
+            "invalid configuration: `files.store_url`: no bucket in {url}"
+        );
+        let s3 = builder
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot open the file store {url}: {e}"))?;
+        let prefix = prefix.trim_matches('/');
+        Ok(if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix))
+        })
     }
 
     /// A writer for a new object under `key`.

@@ -247,7 +247,7 @@ async fn deleting_removes_metadata_and_content() {
         )
         .await
         .unwrap();
-    assert_eq!(h.stored_objects().len(), 2);
+    assert_eq!(h.stored_objects().await.len(), 2);
     let mut client = h.client();
     client
         .delete_file(with_token(
@@ -258,7 +258,7 @@ async fn deleting_removes_metadata_and_content() {
         ))
         .await
         .unwrap();
-    let objects = h.stored_objects();
+    let objects = h.stored_objects().await;
     assert_eq!(objects.len(), 1);
     assert!(objects[0].ends_with(&keep.id));
     let again = client
@@ -284,7 +284,7 @@ async fn deleting_removes_metadata_and_content() {
         ))
         .await
         .unwrap();
-    assert!(h.stored_objects().is_empty());
+    assert!(h.stored_objects().await.is_empty());
     h.stop().await;
 }
 

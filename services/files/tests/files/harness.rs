@@ -1,6 +1,7 @@
 //! A files service on an ephemeral port over a fresh database (SQLite, or a
-//! fresh PostgreSQL schema), a local object store in a temporary directory,
-//! and a clock the tests move.
+//! fresh PostgreSQL schema), an object store (a temporary directory, or a
+//! fresh prefix of the S3 bucket that `FIP_TEST_S3_URL` names), and a clock
+//! the tests move.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,7 +21,10 @@ use fip_proto::common::v1::ErrorReason;
 use fip_proto::files::v1 as pb;
 use fip_proto::files::v1::file_internal_service_client::FileInternalServiceClient;
 use fip_proto::files::v1::file_service_client::FileServiceClient;
+use futures::TryStreamExt;
 use hyper_util::rt::TokioIo;
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
 use sha2::{Digest, Sha256};
 use tonic::transport::{Channel, Endpoint};
 
@@ -28,11 +32,133 @@ pub const MIB: usize = 1024 * 1024;
 /// 2024-01-01T00:00:00Z.
 pub const START: i64 = 1_704_067_200_000;
 
+/// Where a harness keeps file contents.
+pub enum Backing {
+    /// A local directory.
+    Local(PathBuf),
+    /// A prefix of an S3 bucket: `endpoint` (`http://host:port`), bucket
+    /// and prefix.
+    S3 {
+        endpoint: String,
+        bucket: String,
+        prefix: String,
+        store: Arc<dyn ObjectStore>,
+    },
+}
+
+impl Backing {
+    /// A fresh store: under `dir` locally, or a new prefix of the bucket
+    /// `FIP_TEST_S3_URL` (`http://host:port/bucket`) names, which is
+    /// created when missing. The S3 server takes any credentials.
+    pub async fn fresh(dir: &Path) -> (Self, Arc<dyn ObjectStore>) {
+        let Ok(url) = std::env::var("FIP_TEST_S3_URL") else {
+            let dir = dir.join("files");
+            std::fs::create_dir_all(&dir).unwrap();
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&dir).unwrap();
+            return (Self::Local(dir), Arc::new(store));
+        };
+        let (endpoint, bucket) = url
+            .trim_end_matches('/')
+            .rsplit_once('/')
+            .filter(|(e, b)| e.starts_with("http") && !b.is_empty())
+            .unwrap_or_else(|| panic!("FIP_TEST_S3_URL is not http://host:port/bucket: {url}"));
+        let (endpoint, bucket) = (endpoint.to_string(), bucket.to_string());
+        // An unsigned PUT creates the bucket on the test server; an existing
+        // one answers an error that does not matter here.
+        reqwest::Client::new()
+            .put(format!("{endpoint}/{bucket}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the S3 server at {endpoint} does not answer: {e}"));
+        let prefix = format!("test-{}", uuid::Uuid::now_v7());
+        let builder = AmazonS3Builder::new()
+            .with_endpoint(&endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test");
+        let store = Objects::s3_store(&format!("s3://{bucket}/{prefix}"), builder).unwrap();
+        (
+            Self::S3 {
+                endpoint,
+                bucket,
+                prefix,
+                store: store.clone(),
+            },
+            store,
+        )
+    }
+
+    /// Removes what the tests left in the bucket (a local directory goes
+    /// with its temporary parent).
+    pub async fn clear(&self) {
+        if let Self::S3 { store, .. } = self {
+            let objects: Vec<_> = store.list(None).try_collect().await.unwrap();
+            for object in objects {
+                store.delete(&object.location).await.unwrap();
+            }
+        }
+    }
+
+    /// Every object under the store, and every upload staged there and not
+    /// yet complete (a local side file; an S3 multipart upload in progress).
+    pub async fn entries(&self) -> Vec<String> {
+        match self {
+            Self::Local(dir) => {
+                fn walk(dir: &Path, out: &mut Vec<String>) {
+                    for entry in std::fs::read_dir(dir).unwrap() {
+                        let path = entry.unwrap().path();
+                        if path.is_dir() {
+                            walk(&path, out);
+                        } else {
+                            out.push(path.display().to_string());
+                        }
+                    }
+                }
+                let mut out = Vec::new();
+                walk(dir, &mut out);
+                out
+            }
+            Self::S3 {
+                endpoint,
+                bucket,
+                prefix,
+                ..
+            } => {
+                // The test server answers unsigned listings.
+                let client = reqwest::Client::new();
+                let mut out = Vec::new();
+                for (query, tag) in [("list-type=2", "Key"), ("uploads", "Key")] {
+                    let url = format!("{endpoint}/{bucket}?{query}&prefix={prefix}/");
+                    let response = client.get(&url).send().await.unwrap();
+                    assert!(
+                        response.status().is_success(),
+                        "{url}: {}",
+                        response.status()
+                    );
+                    let body = response.text().await.unwrap();
+                    let open = format!("<{tag}>");
+                    let close = format!("</{tag}>");
+                    for piece in body.split(&open).skip(1) {
+                        let key = piece.split(&close).next().unwrap();
+                        out.push(if query == "uploads" {
+                            format!("{key} (upload in progress)")
+                        } else {
+                            key.to_string()
+                        });
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
 pub struct Harness {
     pub files: Arc<Files>,
     pub clock: Arc<ManualClock>,
     pub ctx: Context,
-    pub store_dir: PathBuf,
+    pub backing: Backing,
     pub channel: Channel,
     service: TestService,
     db: TestDb,
@@ -53,15 +179,23 @@ impl Harness {
     }
 
     pub async fn with_settings(settings: Settings) -> Self {
+        Self::with_store(settings, |store| store).await
+    }
+
+    /// A harness whose object store is `wrap` of the fresh one.
+    pub async fn with_store(
+        settings: Settings,
+        wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDb::new(ServiceName::Files, &fip_files::MIGRATIONS)
             .await
             .unwrap();
-        let store_dir = dir.path().join("files");
+        let (backing, store) = Backing::fresh(dir.path()).await;
         let clock = Arc::new(ManualClock::new(START));
         let files = Arc::new(Files::new(
             Arc::new(SqlStore::new(db.db.clone())),
-            Objects::local(&store_dir).unwrap(),
+            Objects::new(wrap(store)),
             LinkSigner::random(),
             clock.clone(),
             settings,
@@ -76,7 +210,7 @@ impl Harness {
             files,
             clock,
             ctx,
-            store_dir,
+            backing,
             channel,
             service,
             db,
@@ -86,6 +220,7 @@ impl Harness {
 
     pub async fn stop(self) {
         self.service.stop().await.unwrap();
+        self.backing.clear().await;
         self.db.cleanup().await.unwrap();
     }
 
@@ -218,21 +353,9 @@ impl Harness {
         self.service.addr
     }
 
-    /// Every entry under the object store's directory (staged parts too).
-    pub fn stored_objects(&self) -> Vec<String> {
-        fn walk(dir: &Path, out: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    walk(&path, out);
-                } else {
-                    out.push(path.display().to_string());
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.store_dir, &mut out);
-        out
+    /// Every object in the store, and every upload staged and not complete.
+    pub async fn stored_objects(&self) -> Vec<String> {
+        self.backing.entries().await
     }
 
     /// Waits until no upload is running.

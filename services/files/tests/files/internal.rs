@@ -149,7 +149,7 @@ async fn only_the_jobs_identity_may_call() {
     assert_eq!(reason(&anonymous), ErrorReason::TokenMissing);
     h.uploads_settled().await;
     assert_eq!(
-        h.stored_objects().len(),
+        h.stored_objects().await.len(),
         1,
         "nothing stored by refused calls"
     );
@@ -430,7 +430,7 @@ async fn expired_results_are_refused_then_swept() {
 
     assert_eq!(h.files.sweep_expired().await.unwrap(), 1);
     assert_eq!(h.files.sweep_expired().await.unwrap(), 0);
-    let objects = h.stored_objects();
+    let objects = h.stored_objects().await;
     assert_eq!(
         objects.len(),
         1,
@@ -496,7 +496,7 @@ async fn a_job_upload_retried_under_its_key_finds_the_stored_file() {
     assert_eq!(ids, expected);
     h.uploads_settled().await;
     assert_eq!(
-        h.stored_objects().len(),
+        h.stored_objects().await.len(),
         5,
         "no copy left in the object store"
     );
@@ -562,6 +562,6 @@ async fn a_jobs_outputs_are_deleted_together() {
     expected.sort();
     assert_eq!(left, expected, "the input and other jobs' outputs stay");
     assert_eq!(listed.used_bytes, 100 + MIB as i64);
-    assert_eq!(h.stored_objects().len(), 2);
+    assert_eq!(h.stored_objects().await.len(), 2);
     h.stop().await;
 }

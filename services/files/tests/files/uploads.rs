@@ -91,7 +91,7 @@ async fn upload_then_download_is_byte_identical_across_chunk_boundaries() {
         assert_eq!(reason(&beyond), ErrorReason::ValidationFailed);
         assert_eq!(details(&beyond).violations[0].0, "offset");
     }
-    assert_eq!(h.stored_objects().len(), 2, "exactly the two objects");
+    assert_eq!(h.stored_objects().await.len(), 2, "exactly the two objects");
     assert_eq!(h.list(&ada).await.used_bytes, {
         let sizes = [CHUNK_SIZE + 17, 2 * PART_SIZE + 3 * MIB + 5];
         sizes.iter().sum::<usize>() as i64
@@ -120,7 +120,7 @@ async fn an_empty_file_is_a_file() {
     let (metadata, chunks) = h.download(&ada, &file.id, 0, 0).await.unwrap();
     assert_eq!(metadata.id, file.id);
     assert!(chunks.is_empty());
-    assert_eq!(h.stored_objects().len(), 1);
+    assert_eq!(h.stored_objects().await.len(), 1);
     h.stop().await;
 }
 
@@ -167,7 +167,11 @@ async fn integrity_failures_keep_nothing() {
             assert_eq!(error.metadata["actual_sha256"], sha256_hex(&data));
         }
         h.uploads_settled().await;
-        assert!(h.stored_objects().is_empty(), "{:?}", h.stored_objects());
+        assert!(
+            h.stored_objects().await.is_empty(),
+            "{:?}",
+            h.stored_objects().await
+        );
     }
     let listed = h.list(&ada).await;
     assert!(listed.files.is_empty());
@@ -197,7 +201,7 @@ async fn a_stream_that_ends_short_of_its_declared_size_keeps_nothing() {
         data.len().to_string()
     );
     h.uploads_settled().await;
-    assert!(h.stored_objects().is_empty());
+    assert!(h.stored_objects().await.is_empty());
     assert!(h.list(&ada).await.files.is_empty());
     h.stop().await;
 }
@@ -228,7 +232,7 @@ async fn a_broken_off_upload_leaves_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(
-        h.stored_objects().len(),
+        h.stored_objects().await.len(),
         1,
         "a staged part exists mid-upload"
     );
@@ -241,7 +245,11 @@ async fn a_broken_off_upload_leaves_nothing_behind() {
     connection.shutdown(std::net::Shutdown::Both).unwrap();
     h.uploads_settled().await;
     assert!(call.await.unwrap().is_err());
-    assert!(h.stored_objects().is_empty(), "{:?}", h.stored_objects());
+    assert!(
+        h.stored_objects().await.is_empty(),
+        "{:?}",
+        h.stored_objects().await
+    );
     assert!(h.list(&ada).await.files.is_empty());
     drop(tx);
     h.stop().await;
@@ -372,7 +380,7 @@ async fn an_upload_whose_client_stream_fails_leaves_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(
-        h.stored_objects().len(),
+        h.stored_objects().await.len(),
         1,
         "a staged part exists mid-upload"
     );
@@ -382,7 +390,11 @@ async fn an_upload_whose_client_stream_fails_leaves_nothing_behind() {
         .await
         .unwrap();
     h.uploads_settled().await;
-    assert!(h.stored_objects().is_empty(), "{:?}", h.stored_objects());
+    assert!(
+        h.stored_objects().await.is_empty(),
+        "{:?}",
+        h.stored_objects().await
+    );
     assert!(h.list(&ada).await.files.is_empty());
     drop(call);
     h.stop().await;
@@ -447,7 +459,7 @@ async fn limits_and_quota_are_enforced() {
     assert_eq!(listed.used_bytes, 2 * MIB as i64);
     assert_eq!(listed.quota_bytes, 3 * MIB as i64);
     h.uploads_settled().await;
-    assert_eq!(h.stored_objects().len(), 2);
+    assert_eq!(h.stored_objects().await.len(), 2);
     h.stop().await;
 }
 
@@ -507,7 +519,7 @@ async fn malformed_streams_are_refused() {
         assert_eq!(error.violations[0].0, field, "{status:?}");
     }
     h.uploads_settled().await;
-    assert!(h.stored_objects().is_empty());
+    assert!(h.stored_objects().await.is_empty());
     assert!(h.list(&ada).await.files.is_empty());
 
     // No token at all.
@@ -598,7 +610,7 @@ async fn concurrent_uploads_of_declared_size_share_one_quota() {
     let usage = h.files.store().usage(1).await.unwrap();
     assert_eq!(usage.used_bytes, 3 * MIB as i64);
     assert_eq!(usage.reserved_bytes, 0, "refused uploads hold nothing");
-    assert_eq!(h.stored_objects().len(), 1);
+    assert_eq!(h.stored_objects().await.len(), 1);
     h.stop().await;
 }
 
