@@ -2,6 +2,15 @@
 //! service in a shared PostgreSQL database, behind one `sqlx::AnyPool`, with
 //! the service's migrations run at start.
 //!
+//! Replicas that start together migrate once: on PostgreSQL the schema's
+//! creation and its migrations run under a session advisory lock
+//! (`pg_advisory_lock`) keyed by the schema, so the first replica migrates
+//! and the others wait, then find nothing left to do. SQLite's own locking
+//! is not enough for that: each migration is a write transaction of its
+//! own, but the look at what is applied comes before it, so two processes
+//! opening one new file would both apply the same migration; they take an
+//! exclusive `flock` on `<file>.migrate-lock` beside the database instead.
+//!
 //! Queries are written once for both backends: `$1`-style placeholders (both
 //! drivers bind them by number), portable types (BIGINT, TEXT, BOOLEAN,
 //! DOUBLE, BLOB/BYTEA), timestamps as UTC milliseconds since the epoch.
@@ -109,35 +118,28 @@ impl Db {
             }
             Location::Postgres { url, schema } => {
                 validate_schema_name(schema)?;
-                {
-                    let admin = AnyPoolOptions::new()
-                        .max_connections(1)
-                        .connect(url)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
-                    admin
-                        .execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
-                        .await?;
-                    admin.close().await;
-                }
+                // A search path naming a schema that does not exist yet is
+                // valid; the schema is created under the lock below.
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(&with_search_path(url, schema))
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
-                Db {
+                migrate_postgres(&pool, schema, migrations.postgres).await?;
+                return Ok(Db {
                     pool,
                     backend: Backend::Postgres,
                     schema: Some(schema.clone()),
-                }
+                });
             }
         };
-        let migrator = match db.backend {
-            Backend::Sqlite => migrations.sqlite,
-            Backend::Postgres => migrations.postgres,
+        let _lock = match sqlite_path(location) {
+            Some(path) => Some(FileLock::exclusive(format!("{path}.migrate-lock")).await?),
+            None => None,
         };
-        migrator
+        migrations
+            .sqlite
             .run(&db.pool)
             .await
             .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
@@ -162,6 +164,99 @@ impl Db {
         self.pool.close().await;
         Ok(())
     }
+}
+
+/// The file of a SQLite location (none for an in-memory database).
+fn sqlite_path(location: &Location) -> Option<String> {
+    let Location::Sqlite { url } = location else {
+        return None;
+    };
+    let path = url.strip_prefix("sqlite://")?.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}
+
+/// An exclusive `flock` on a file, given back when dropped (closing the
+/// file releases it; so does the end of the process).
+struct FileLock(#[allow(dead_code)] std::fs::File);
+
+impl FileLock {
+    async fn exclusive(path: String) -> anyhow::Result<Self> {
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot open the migration lock {path}: {e}"))?;
+            #[cfg(unix)]
+            loop {
+                use std::os::fd::AsRawFd;
+                // SAFETY: flock on a descriptor this function owns; it
+                // touches no memory.
+                if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                    break;
+                }
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    anyhow::bail!("cannot take the migration lock {path}: {error}");
+                }
+            }
+            Ok(Self(file))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("the migration lock task failed: {e}"))?
+    }
+}
+
+/// The advisory-lock key of `schema`'s migrations: FNV-1a of the schema's
+/// name, the same in every process.
+pub fn migration_lock_key(schema: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "fip.migrations.".bytes().chain(schema.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash as i64
+}
+
+/// Creates `schema` when missing and runs its migrations, holding the
+/// schema's advisory lock on one connection throughout (sqlx's migrator
+/// takes a lock of its own too, but only after the schema exists, and two
+/// concurrent `CREATE SCHEMA IF NOT EXISTS` can collide). The lock is given
+/// back on every path; a connection that cannot give it back is closed
+/// (which ends its session and so the lock).
+async fn migrate_postgres(pool: &AnyPool, schema: &str, migrator: &Migrator) -> anyhow::Result<()> {
+    let key = migration_lock_key(schema);
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot take the migration lock of {schema}: {e}"))?;
+    let outcome = async {
+        conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the schema {schema}: {e}"))?;
+        // The migrations take connections of the pool; the lock stays with
+        // this one until they are done.
+        migrator
+            .run(pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrations of {schema} failed: {e}"))
+    }
+    .await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut *conn)
+        .await;
+    if let Err(e) = unlocked {
+        tracing::warn!(schema, error = %e, "giving back the migration lock failed; closing its connection");
+        let _ = conn.detach();
+    }
+    outcome
 }
 
 /// Drops every schema whose name starts with `prefix` (test cleanup on
