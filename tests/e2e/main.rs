@@ -4,6 +4,7 @@
 mod support;
 
 mod browser;
+mod email;
 mod foundation;
 mod gateway;
 mod jobs;
