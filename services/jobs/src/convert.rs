@@ -1,12 +1,13 @@
 //! Domain ⇄ wire conversions of the jobs service.
 
 use fip_kit::db::timestamp;
-use fip_proto::common::v1::{ErrorReason, GenomeBuild, Phasing};
+use fip_proto::common::v1::{ErrorReason, GenomeBuild as WireBuild, Phasing as WirePhasing};
 use fip_proto::jobs::v1 as pb;
 use prost::Message;
 
 use crate::model::{
-    ChromosomeQc, ErrorAction, Job, LogEntry, LogSource, LogType, ResultFile, Status, StatusUpdate,
+    ApiType, ChromosomeQc, ErrorAction, FailureReason, GenomeBuild, Job, LogEntry, LogSource,
+    LogType, Mode, Phasing, ResultFile, Status, StatusUpdate,
 };
 
 pub fn status_to_wire(status: Status) -> pb::JobStatus {
@@ -34,45 +35,71 @@ pub fn status_from_wire(value: i32) -> Option<Status> {
     })
 }
 
-pub fn build_from_wire(value: i32) -> Option<&'static str> {
-    crate::peers::build_name(value)
-}
-
-fn build_to_wire(build: &str) -> GenomeBuild {
-    match build {
-        "hg19" => GenomeBuild::Hg19,
-        "hg38" => GenomeBuild::Hg38,
-        _ => GenomeBuild::Unspecified,
-    }
-}
-
-/// Phasing as the Cloudgene servers name it; None for UNSPECIFIED.
 /// An enum number the contract does not define.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownValue;
 
-pub fn phasing_from_wire(value: i32) -> Result<Option<&'static str>, UnknownValue> {
-    match Phasing::try_from(value).map_err(|_| UnknownValue)? {
-        Phasing::Unspecified => Ok(None),
-        Phasing::Eagle => Ok(Some("eagle")),
-        Phasing::Beagle => Ok(Some("beagle")),
-        Phasing::NoPhasing => Ok(Some("no_phasing")),
+/// The genome build; None for UNSPECIFIED.
+pub fn build_from_wire(value: i32) -> Result<Option<GenomeBuild>, UnknownValue> {
+    match WireBuild::try_from(value).map_err(|_| UnknownValue)? {
+        WireBuild::Unspecified => Ok(None),
+        WireBuild::Hg19 => Ok(Some(GenomeBuild::Hg19)),
+        WireBuild::Hg38 => Ok(Some(GenomeBuild::Hg38)),
     }
 }
 
-fn phasing_to_wire(phasing: &str) -> Phasing {
+pub fn build_to_wire(build: Option<GenomeBuild>) -> WireBuild {
+    match build {
+        None => WireBuild::Unspecified,
+        Some(GenomeBuild::Hg19) => WireBuild::Hg19,
+        Some(GenomeBuild::Hg38) => WireBuild::Hg38,
+    }
+}
+
+/// The phasing method; None for UNSPECIFIED (the server's default).
+pub fn phasing_from_wire(value: i32) -> Result<Option<Phasing>, UnknownValue> {
+    match WirePhasing::try_from(value).map_err(|_| UnknownValue)? {
+        WirePhasing::Unspecified => Ok(None),
+        WirePhasing::Eagle => Ok(Some(Phasing::Eagle)),
+        WirePhasing::Beagle => Ok(Some(Phasing::Beagle)),
+        WirePhasing::NoPhasing => Ok(Some(Phasing::NoPhasing)),
+    }
+}
+
+fn phasing_to_wire(phasing: Option<Phasing>) -> WirePhasing {
     match phasing {
-        "eagle" => Phasing::Eagle,
-        "beagle" => Phasing::Beagle,
-        "no_phasing" => Phasing::NoPhasing,
-        _ => Phasing::Unspecified,
+        None => WirePhasing::Unspecified,
+        Some(Phasing::Eagle) => WirePhasing::Eagle,
+        Some(Phasing::Beagle) => WirePhasing::Beagle,
+        Some(Phasing::NoPhasing) => WirePhasing::NoPhasing,
     }
 }
 
-pub fn mode_from_wire(value: i32) -> Result<&'static str, UnknownValue> {
+/// The mode; UNSPECIFIED is imputation.
+pub fn mode_from_wire(value: i32) -> Result<Mode, UnknownValue> {
     match pb::JobMode::try_from(value).map_err(|_| UnknownValue)? {
-        pb::JobMode::Unspecified | pb::JobMode::Imputation => Ok("imputation"),
-        pb::JobMode::QcOnly => Ok("qc_only"),
+        pb::JobMode::Unspecified | pb::JobMode::Imputation => Ok(Mode::Imputation),
+        pb::JobMode::QcOnly => Ok(Mode::QcOnly),
+    }
+}
+
+fn mode_to_wire(mode: Mode) -> pb::JobMode {
+    match mode {
+        Mode::Imputation => pb::JobMode::Imputation,
+        Mode::QcOnly => pb::JobMode::QcOnly,
+    }
+}
+
+pub fn reason_to_wire(reason: Option<FailureReason>) -> ErrorReason {
+    match reason {
+        None => ErrorReason::Unspecified,
+        Some(FailureReason::CredentialsMissing) => ErrorReason::CredentialsMissing,
+        Some(FailureReason::CredentialsRejected) => ErrorReason::CredentialsRejected,
+        Some(FailureReason::ServiceUnavailable) => ErrorReason::ServiceUnavailable,
+        Some(FailureReason::InputInvalid) => ErrorReason::InputInvalid,
+        Some(FailureReason::ResultsExpired) => ErrorReason::ResultsExpired,
+        Some(FailureReason::UpstreamFailed) => ErrorReason::UpstreamFailed,
+        Some(FailureReason::Internal) => ErrorReason::Internal,
     }
 }
 
@@ -89,8 +116,8 @@ fn action_to_wire(action: ErrorAction) -> pb::JobErrorAction {
 
 pub fn job_to_wire(job: Job, child_job_ids: Vec<String>) -> pb::Job {
     let remote_state = (!job.remote_state.is_empty()).then(|| pb::RemoteState {
-        state: Some(match job.api_type.as_str() {
-            "ga4gh_wes" => pb::remote_state::State::Wes(pb::WesRemoteState {
+        state: Some(match job.api_type {
+            Some(ApiType::Ga4ghWes) => pb::remote_state::State::Wes(pb::WesRemoteState {
                 state: job.remote_state.clone(),
                 exit_code: None,
             }),
@@ -103,8 +130,6 @@ pub fn job_to_wire(job: Job, child_job_ids: Vec<String>) -> pb::Job {
         }),
         observed_at: job.remote_observed_at.map(timestamp),
     });
-    let reason =
-        fip_kit::error::parse_reason(&job.error_reason).unwrap_or(ErrorReason::Unspecified);
     pb::Job {
         id: job.id,
         user_id: job.user_id,
@@ -112,21 +137,17 @@ pub fn job_to_wire(job: Job, child_job_ids: Vec<String>) -> pb::Job {
         name: job.name,
         service_id: job.service_id,
         reference_panel_id: job.reference_panel_id,
-        build: build_to_wire(&job.build) as i32,
-        phasing: phasing_to_wire(&job.phasing) as i32,
+        build: build_to_wire(job.build) as i32,
+        phasing: phasing_to_wire(job.phasing) as i32,
         population: job.population,
-        mode: if job.mode == "qc_only" {
-            pb::JobMode::QcOnly
-        } else {
-            pb::JobMode::Imputation
-        } as i32,
+        mode: mode_to_wire(job.mode) as i32,
         r2_filter: job.r2_filter.unwrap_or_default(),
         status: status_to_wire(job.status) as i32,
         progress_percentage: job.progress as i32,
         external_job_id: job.external_job_id,
         remote_state,
         error_message: job.error_message,
-        error_reason: reason as i32,
+        error_reason: reason_to_wire(job.error_reason) as i32,
         error_action: action_to_wire(job.error_action) as i32,
         error_action_url: job.error_action_url,
         input_file_id: job.input_file_id,

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 use crate::convert::*;
 use crate::error::JobError;
 use crate::events::Change;
-use crate::model::{Job, LogSource, Status as JobStatus};
+use crate::model::{Job, LogSource, Mode, Status as JobStatus};
 use crate::service::{Jobs, Submission, Target};
 use crate::store::{JobFilter, LogFilter};
 use fip_kit::paging::{self, Listing};
@@ -40,14 +40,14 @@ fn target_of(v: &mut Violations, prefix: &str, t: pb::JobTarget) -> Target {
         phasing,
         population,
     } = t;
-    let build = build_from_wire(build).unwrap_or_default().to_string();
-    let phasing = match phasing_from_wire(phasing) {
-        Ok(p) => p.unwrap_or_default().to_string(),
-        Err(UnknownValue) => {
-            v.add(format!("{prefix}phasing"), "is not a known phasing method");
-            String::new()
-        }
-    };
+    let build = build_from_wire(build).unwrap_or_else(|UnknownValue| {
+        v.add(format!("{prefix}build"), "is not a known genome build");
+        None
+    });
+    let phasing = phasing_from_wire(phasing).unwrap_or_else(|UnknownValue| {
+        v.add(format!("{prefix}phasing"), "is not a known phasing method");
+        None
+    });
     Target {
         service_id,
         reference_panel_id,
@@ -57,13 +57,11 @@ fn target_of(v: &mut Violations, prefix: &str, t: pb::JobTarget) -> Target {
     }
 }
 
-fn mode_of(v: &mut Violations, mode: i32) -> String {
-    mode_from_wire(mode)
-        .unwrap_or_else(|UnknownValue| {
-            v.add("mode", "is not a known mode");
-            "imputation"
-        })
-        .to_string()
+fn mode_of(v: &mut Violations, mode: i32) -> Mode {
+    mode_from_wire(mode).unwrap_or_else(|UnknownValue| {
+        v.add("mode", "is not a known mode");
+        Mode::Imputation
+    })
 }
 
 impl JobApi {
@@ -321,10 +319,8 @@ impl JobService for JobApi {
         invalid(v)?;
         let mut updates = self
             .jobs
-            .store
-            .status_updates(&job.id, after.unwrap_or(0), limit + 1)
-            .await
-            .map_err(JobError::from)?;
+            .history(&job, after.unwrap_or(0), limit + 1)
+            .await?;
         let next_page_token =
             paging::next_page_token(&mut updates, limit, |u| paging::encode(&listing, u.id));
         Ok(Response::new(pb::ListJobStatusUpdatesResponse {
@@ -374,9 +370,8 @@ impl JobService for JobApi {
         invalid(v)?;
         let mut logs = self
             .jobs
-            .store
             .logs(
-                &job.id,
+                &job,
                 &LogFilter {
                     source,
                     types: kinds,
@@ -384,8 +379,7 @@ impl JobService for JobApi {
                     limit: limit + 1,
                 },
             )
-            .await
-            .map_err(JobError::from)?;
+            .await?;
         let next_page_token =
             paging::next_page_token(&mut logs, limit, |l| paging::encode(&listing, l.id));
         Ok(Response::new(pb::ListJobLogsResponse {
@@ -401,12 +395,7 @@ impl JobService for JobApi {
         let user = auth::require_user(&request)?.clone();
         let pb::ListJobResultsRequest { job_id } = request.into_inner();
         let job = self.owned(&user, &job_id).await?;
-        let (files, qc) = self
-            .jobs
-            .store
-            .results(&job.id)
-            .await
-            .map_err(JobError::from)?;
+        let (files, qc) = self.jobs.results(&job).await?;
         Ok(Response::new(pb::ListJobResultsResponse {
             files: files.into_iter().map(result_to_wire).collect(),
             qc_summary: qc_to_wire(qc),
@@ -445,7 +434,7 @@ impl JobService for JobApi {
                     Ok(event) => event,
                     Err(RecvError::Lagged(_)) => {
                         // Fell behind: resynchronise from the store.
-                        let current = api.jobs.store.job(&id).await.map_err(JobError::from)?;
+                        let current = api.jobs.current(&id).await?;
                         if let Some(current) = current {
                             done = current.status.is_final() && current.parent_job_id.is_none();
                             yield pb::WatchJobResponse { job: Some(api.view(current).await?), event: None };
@@ -461,7 +450,7 @@ impl JobService for JobApi {
                 let current = if event.job.id == id {
                     event.job.clone()
                 } else {
-                    match api.jobs.store.job(&id).await.map_err(JobError::from)? {
+                    match api.jobs.current(&id).await? {
                         Some(j) => j,
                         None => break,
                     }

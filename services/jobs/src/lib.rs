@@ -2,6 +2,25 @@
 //! servers, follow, cancel, results, dashboard), the queue, and the worker
 //! that forwards each job with its owner's credential through the backends
 //! of `fip-backends`.
+//!
+//! # Map of the service
+//!
+//! | Room | What it is | What it may touch |
+//! |------|------------|-------------------|
+//! | [`grpc`] | the `fip.jobs.v1.JobService` adapter: checks and converts wire types, calls [`service::Jobs`] | [`convert`], [`service`], [`error`]; wire types and `tonic` |
+//! | [`convert`] | domain ⇄ wire conversions, one function per type | [`model`], the proto types |
+//! | [`error`] | the one error enum, mapped exhaustively onto `tonic::Status` | [`store::StoreError`], `fip_kit::ApiError` |
+//! | [`service`] | the job API's domain: submit, read, list, cancel, parent derivation | [`model`], [`store::Store`], [`peers`], [`events`], [`queue`] |
+//! | [`worker`] | drives each job to a final state (prepare, submit, poll, fetch, cancel) | [`service::Jobs`], [`results`], `fip-backends`, the key ring |
+//! | [`results`] | preparing the input (`fip-vcf`), unpacking and recording the outputs, the completion summary | [`model`], [`store::Store`], [`peers`] |
+//! | [`model`] | the vocabulary: [`model::Job`], status, phase, phasing, mode, failure reasons | nothing but the shared libraries' `ApiType` and `GenomeBuild` |
+//! | [`store`] | the `Store` trait and its errors in the service's terms; [`store::sql`] keeps it in SQLite or PostgreSQL | [`model`]; SQL only in `store::sql` |
+//! | [`peers`] | the other platform services (registry, credential vault, files, notify) over the mesh | their wire types and `tonic`, nothing else of this crate but [`model`] and [`convert`] |
+//! | [`queue`], [`events`] | the job queue (in process or Redis Streams) and the change broadcast behind `WatchJob` | [`model`] |
+//!
+//! Words a job carries (API type, build, phasing, mode, failure reason) are
+//! enums of [`model`]; a value none of them knows is refused where it enters
+//! (the adapter, the registry's answer, a stored row), never defaulted.
 
 pub mod convert;
 pub mod error;

@@ -1,4 +1,114 @@
 //! The jobs service's own vocabulary.
+//!
+//! Each word has one definition: the API family and the genome build are the
+//! shared libraries' ([`ApiType`], [`GenomeBuild`]); phasing, mode and the
+//! reason a job failed are the enums below, with the meaning of the proto's
+//! enums. A stored or received value none of them knows is refused, never
+//! taken for a default.
+
+pub use fip_backends::ApiType;
+pub use fip_vcf::GenomeBuild;
+
+/// The API family named `s` (as [`ApiType::as_str`] writes it).
+pub fn parse_api_type(s: &str) -> Option<ApiType> {
+    ApiType::ALL.into_iter().find(|a| a.as_str() == s)
+}
+
+/// The genome build named `s` (`hg19`, `hg38`).
+pub fn parse_build(s: &str) -> Option<GenomeBuild> {
+    [GenomeBuild::Hg19, GenomeBuild::Hg38]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+}
+
+/// How the server phases the input (absent: the server's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phasing {
+    Eagle,
+    Beagle,
+    NoPhasing,
+}
+
+impl Phasing {
+    /// As the Cloudgene servers name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phasing::Eagle => "eagle",
+            Phasing::Beagle => "beagle",
+            Phasing::NoPhasing => "no_phasing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phasing> {
+        [Phasing::Eagle, Phasing::Beagle, Phasing::NoPhasing]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// What the server does with the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Imputation,
+    QcOnly,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Imputation => "imputation",
+            Mode::QcOnly => "qc_only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Imputation, Mode::QcOnly]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// Why a job failed: the `fip.common.v1.ErrorReason`s a job can end with,
+/// written as the wire writes them (`UPSTREAM_FAILED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    CredentialsMissing,
+    CredentialsRejected,
+    ServiceUnavailable,
+    InputInvalid,
+    ResultsExpired,
+    UpstreamFailed,
+    Internal,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 7] = [
+        FailureReason::CredentialsMissing,
+        FailureReason::CredentialsRejected,
+        FailureReason::ServiceUnavailable,
+        FailureReason::InputInvalid,
+        FailureReason::ResultsExpired,
+        FailureReason::UpstreamFailed,
+        FailureReason::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::CredentialsMissing => "CREDENTIALS_MISSING",
+            FailureReason::CredentialsRejected => "CREDENTIALS_REJECTED",
+            FailureReason::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            FailureReason::InputInvalid => "INPUT_INVALID",
+            FailureReason::ResultsExpired => "RESULTS_EXPIRED",
+            FailureReason::UpstreamFailed => "UPSTREAM_FAILED",
+            FailureReason::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FailureReason> {
+        FailureReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
 
 /// Where a job stands, in the hub's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,15 +247,18 @@ pub struct Job {
     pub name: String,
     pub service_id: i64,
     pub service_name: String,
-    pub api_type: String,
+    /// None only for a parent (a multi-service job has no target itself).
+    pub api_type: Option<ApiType>,
     pub base_url: String,
     pub reference_panel_id: i64,
     pub panel_name: String,
     pub panel_slug: String,
-    pub build: String,
-    pub phasing: String,
+    /// None only for a parent.
+    pub build: Option<GenomeBuild>,
+    /// None: the server's default.
+    pub phasing: Option<Phasing>,
     pub population: String,
-    pub mode: String,
+    pub mode: Mode,
     pub r2_filter: Option<f64>,
     pub status: Status,
     pub progress: i64,
@@ -157,7 +270,7 @@ pub struct Job {
     pub current_step: String,
     pub remote_observed_at: Option<i64>,
     pub error_message: String,
-    pub error_reason: String,
+    pub error_reason: Option<FailureReason>,
     pub error_action: ErrorAction,
     pub error_action_url: String,
     pub input_file_id: String,

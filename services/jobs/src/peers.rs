@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use fip_backends::{ApiType, Secret};
+use fip_backends::Secret;
 use fip_kit::auth::{IdentityInterceptor, ServiceIdentity};
 use fip_kit::db::timestamp;
 use fip_kit::mesh::{Peers, ServiceName};
@@ -21,6 +21,9 @@ use fip_proto::user::v1::lookup_service_credential_response::Secret as WireSecre
 use futures::StreamExt as _;
 use tokio::io::AsyncWriteExt;
 use tonic::Status;
+
+use crate::convert::{UnknownValue, build_from_wire};
+use crate::model::{ApiType, GenomeBuild};
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
 
@@ -33,7 +36,7 @@ pub struct ServiceInfo {
     pub base_url: String,
     pub is_active: bool,
     pub is_available: bool,
-    pub builds: Vec<String>,
+    pub builds: Vec<GenomeBuild>,
     /// How a WES server runs jobs (WES services only).
     pub wes: Option<registry::WesSettings>,
 }
@@ -45,7 +48,7 @@ pub struct PanelInfo {
     pub service_id: i64,
     pub name: String,
     pub slug: String,
-    pub build: String,
+    pub build: Option<GenomeBuild>,
     pub populations: Vec<String>,
     pub is_active: bool,
     /// The panel's own WES workflow, replacing the service's default.
@@ -59,13 +62,9 @@ pub struct Credential {
     pub secret: Secret,
 }
 
-/// Build names as the external servers write them.
-pub fn build_name(value: i32) -> Option<&'static str> {
-    match fip_proto::common::v1::GenomeBuild::try_from(value).ok()? {
-        fip_proto::common::v1::GenomeBuild::Hg19 => Some("hg19"),
-        fip_proto::common::v1::GenomeBuild::Hg38 => Some("hg38"),
-        fip_proto::common::v1::GenomeBuild::Unspecified => None,
-    }
+/// A registry answer the contract does not allow.
+fn unreadable(what: String) -> Status {
+    Status::internal(format!("the registry answered {what}"))
 }
 
 #[derive(Clone)]
@@ -142,9 +141,28 @@ impl Mesh {
                     return Err(Status::internal("the registry answered without a service"));
                 };
                 let api_type = match registry::ApiType::try_from(s.api_type) {
+                    Ok(registry::ApiType::Michigan) => ApiType::Michigan,
                     Ok(registry::ApiType::Ga4ghWes) => ApiType::Ga4ghWes,
-                    _ => ApiType::Michigan,
+                    _ => {
+                        return Err(unreadable(format!(
+                            "an unknown API type {} for the service {}",
+                            s.api_type, s.id
+                        )));
+                    }
                 };
+                let mut builds = Vec::new();
+                for b in &s.supported_builds {
+                    match build_from_wire(*b) {
+                        Ok(Some(build)) => builds.push(build),
+                        Ok(None) => {}
+                        Err(UnknownValue) => {
+                            return Err(unreadable(format!(
+                                "an unknown build {b} for the service {}",
+                                s.id
+                            )));
+                        }
+                    }
+                }
                 Ok(Some(ServiceInfo {
                     id: s.id,
                     name: s.name,
@@ -152,12 +170,7 @@ impl Mesh {
                     base_url: s.base_url,
                     is_active: s.is_active,
                     is_available: s.is_available,
-                    builds: s
-                        .supported_builds
-                        .iter()
-                        .filter_map(|b| build_name(*b))
-                        .map(str::to_string)
-                        .collect(),
+                    builds,
                     wes: match s.api_settings {
                         Some(registry::imputation_service::ApiSettings::Wes(wes)) => Some(wes),
                         _ => None,
@@ -180,12 +193,18 @@ impl Mesh {
                 let Some(p) = reply.into_inner().reference_panel else {
                     return Err(Status::internal("the registry answered without a panel"));
                 };
+                let build = build_from_wire(p.build).map_err(|UnknownValue| {
+                    unreadable(format!(
+                        "an unknown build {} for the panel {}",
+                        p.build, p.id
+                    ))
+                })?;
                 Ok(Some(PanelInfo {
                     id: p.id,
                     service_id: p.service_id,
                     name: p.name,
                     slug: p.slug,
-                    build: build_name(p.build).unwrap_or_default().to_string(),
+                    build,
                     populations: p.populations.into_iter().map(|pop| pop.id).collect(),
                     is_active: p.is_active,
                     wes_workflow: p.wes_workflow,

@@ -11,7 +11,7 @@ use fip_proto::common::v1 as common;
 use fip_proto::jobs::v1 as pb;
 use prost::Message;
 
-use crate::model::{ChromosomeQc, Job, LogType, ResultFile};
+use crate::model::{ChromosomeQc, Job, LogType, Phasing, ResultFile};
 use crate::peers::{JobFile, Mesh};
 use crate::service::Jobs;
 use crate::store::Store;
@@ -19,12 +19,10 @@ use crate::store::Store;
 const INPUT: &str = "input.vcf";
 const CHROMOSOMES: &str = "chromosomes";
 
-pub fn api_type(job: &Job) -> ApiType {
-    if job.api_type == ApiType::Ga4ghWes.as_str() {
-        ApiType::Ga4ghWes
-    } else {
-        ApiType::Michigan
-    }
+/// The job's API family; a job without one (a parent) has no server.
+pub fn api_type(job: &Job) -> anyhow::Result<ApiType> {
+    job.api_type
+        .ok_or_else(|| anyhow::anyhow!("job {} has no target server", job.id))
 }
 
 pub fn log_type(kind: MessageKind) -> LogType {
@@ -142,12 +140,9 @@ pub fn summary_to_wire(s: &fip_vcf::InputSummary) -> pb::InputSummary {
     }
 }
 
-fn vcf_build(job: &Job) -> fip_vcf::GenomeBuild {
-    if job.build == "hg19" {
-        fip_vcf::GenomeBuild::Hg19
-    } else {
-        fip_vcf::GenomeBuild::Hg38
-    }
+fn vcf_build(job: &Job) -> anyhow::Result<fip_vcf::GenomeBuild> {
+    job.build
+        .ok_or_else(|| anyhow::anyhow!("job {} has no genome build", job.id))
 }
 
 /// Fetches the input into `dir`, checks it and splits it into one BGZF file
@@ -165,7 +160,7 @@ pub async fn prepare_input(mesh: &Mesh, job: &Job, dir: &Path) -> Result<Prepare
     mesh.read_file(&job.input_file_id, &input)
         .await
         .map_err(|s| anyhow::anyhow!("cannot read the input file: {}", s.message()))?;
-    let build = vcf_build(job);
+    let build = vcf_build(job)?;
     let checked = {
         let input = input.clone();
         tokio::task::spawn_blocking(move || fip_vcf::preflight(&input, build))
@@ -190,7 +185,7 @@ pub async fn prepare_input(mesh: &Mesh, job: &Job, dir: &Path) -> Result<Prepare
         });
     }
     let mut warnings: Vec<String> = summary.warnings.iter().map(|i| i.message.clone()).collect();
-    if !summary.is_phased && job.phasing == "no_phasing" {
+    if !summary.is_phased && job.phasing == Some(Phasing::NoPhasing) {
         warnings.push("the input is not phased but phasing was turned off".into());
     }
     let out = dir.join(CHROMOSOMES);

@@ -10,7 +10,7 @@ use fip_kit::db::now_millis;
 
 use crate::error::JobError;
 use crate::events::{Change, Events, JobEvent};
-use crate::model::{ErrorAction, Job, Phase, Status};
+use crate::model::{ErrorAction, GenomeBuild, Job, Mode, Phase, Phasing, Status};
 use crate::peers::{Mesh, PanelInfo, ServiceInfo};
 use crate::queue::JobQueue;
 use crate::store::{Counts, JobFilter, Store, StoreError};
@@ -23,10 +23,10 @@ pub const R2_FILTERS: [f64; 5] = [0.0, 0.001, 0.1, 0.2, 0.3];
 pub struct Target {
     pub service_id: i64,
     pub reference_panel_id: i64,
-    /// `hg19` / `hg38`; empty when not given.
-    pub build: String,
-    /// `eagle`, `beagle`, `no_phasing`; empty: the server's default.
-    pub phasing: String,
+    /// None when not given (refused).
+    pub build: Option<GenomeBuild>,
+    /// None: the server's default.
+    pub phasing: Option<Phasing>,
     pub population: String,
 }
 
@@ -36,8 +36,7 @@ pub struct Submission {
     pub name: String,
     pub input_file_id: String,
     pub targets: Vec<Target>,
-    /// `imputation` or `qc_only`.
-    pub mode: String,
+    pub mode: Mode,
     pub r2_filter: Option<f64>,
     pub validate_only: bool,
     pub request_id: Option<String>,
@@ -88,7 +87,7 @@ impl Jobs {
             };
             v.id(&format!("{prefix}service_id"), t.service_id);
             v.id(&format!("{prefix}reference_panel_id"), t.reference_panel_id);
-            if t.build.is_empty() {
+            if t.build.is_none() {
                 v.add(format!("{prefix}build"), "is required (hg19 or hg38)");
             }
             v.max_len(&format!("{prefix}population"), &t.population, 100);
@@ -141,9 +140,15 @@ impl Jobs {
                 service_id: service.id,
             });
         }
-        if !service.builds.is_empty() && !service.builds.contains(&t.build) {
+        let Some(build) = t.build else {
+            return Err(JobError::Validation(vec![(
+                format!("{field}build"),
+                "is required (hg19 or hg38)".into(),
+            )]));
+        };
+        if !service.builds.is_empty() && !service.builds.contains(&build) {
             return Err(mismatch(
-                format!("{} does not support build {}", service.name, t.build),
+                format!("{} does not support build {build}", service.name),
                 format!("{field}build"),
                 t,
             ));
@@ -175,19 +180,15 @@ impl Jobs {
             name: submission.name.trim().to_string(),
             service_id: 0,
             service_name: String::new(),
-            api_type: String::new(),
+            api_type: None,
             base_url: String::new(),
             reference_panel_id: 0,
             panel_name: String::new(),
             panel_slug: String::new(),
-            build: String::new(),
-            phasing: String::new(),
+            build: None,
+            phasing: None,
             population: String::new(),
-            mode: if submission.mode.is_empty() {
-                "imputation".into()
-            } else {
-                submission.mode.clone()
-            },
+            mode: submission.mode,
             r2_filter: submission.r2_filter,
             status: Status::Pending,
             progress: 0,
@@ -199,7 +200,7 @@ impl Jobs {
             current_step: String::new(),
             remote_observed_at: None,
             error_message: String::new(),
-            error_reason: String::new(),
+            error_reason: None,
             error_action: ErrorAction::None,
             error_action_url: String::new(),
             input_file_id: submission.input_file_id.clone(),
@@ -273,13 +274,13 @@ impl Jobs {
             }
             job.service_id = service.id;
             job.service_name = service.name.clone();
-            job.api_type = service.api_type.as_str().to_string();
+            job.api_type = Some(service.api_type);
             job.base_url = service.base_url.clone();
             job.reference_panel_id = panel.id;
             job.panel_name = panel.name.clone();
             job.panel_slug = panel.slug.clone();
-            job.build = target.build.clone();
-            job.phasing = target.phasing.clone();
+            job.build = target.build;
+            job.phasing = target.phasing;
             job.population = target.population.clone();
             jobs.push(job);
         }
@@ -352,6 +353,45 @@ impl Jobs {
             Some(job) if job.user_id == user.id || user.is_admin() => Ok(job),
             _ => Err(not_found()),
         }
+    }
+
+    /// The job as stored now, without an ownership check (for a watch that
+    /// has checked it already).
+    pub async fn current(&self, id: &str) -> Result<Option<Job>, JobError> {
+        Ok(self.store.job(id).await?)
+    }
+
+    /// A page of a job's status history, oldest first.
+    pub async fn history(
+        &self,
+        job: &Job,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::model::StatusUpdate>, JobError> {
+        Ok(self.store.status_updates(&job.id, after_id, limit).await?)
+    }
+
+    /// A page of a job's log lines, oldest first.
+    pub async fn logs(
+        &self,
+        job: &Job,
+        filter: &crate::store::LogFilter,
+    ) -> Result<Vec<crate::model::LogEntry>, JobError> {
+        Ok(self.store.logs(&job.id, filter).await?)
+    }
+
+    /// A job's result files and QC figures.
+    pub async fn results(
+        &self,
+        job: &Job,
+    ) -> Result<
+        (
+            Vec<crate::model::ResultFile>,
+            Vec<crate::model::ChromosomeQc>,
+        ),
+        JobError,
+    > {
+        Ok(self.store.results(&job.id).await?)
     }
 
     pub async fn children(&self, parent: &Job) -> Result<Vec<Job>, JobError> {

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 use crate::error::JobError;
-use crate::model::{ErrorAction, Job, LogEntry, LogSource, LogType, Phase, Status};
+use crate::model::{ErrorAction, FailureReason, Job, LogEntry, LogSource, LogType, Phase, Status};
 use crate::peers::{Credential, JobFile};
 use crate::results;
 use crate::service::Jobs;
@@ -109,7 +109,7 @@ impl Fingerprint {
 
 /// A failure that ends a job, with what the user can do about it.
 struct Failure {
-    reason: &'static str,
+    reason: FailureReason,
     action: ErrorAction,
     message: String,
     /// Worth retrying (a peer service briefly unreachable) rather than final.
@@ -400,7 +400,7 @@ impl Worker {
                 Ok(c)
             }
             Err(status) if status.code() == Code::FailedPrecondition => Err(Failure {
-                reason: "CREDENTIALS_MISSING",
+                reason: FailureReason::CredentialsMissing,
                 action: ErrorAction::UpdateCredentials,
                 message: format!(
                     "no usable credentials for {}: {} — update your credentials in settings",
@@ -410,7 +410,7 @@ impl Worker {
                 transient: false,
             }),
             Err(status) => Err(Failure {
-                reason: "UPSTREAM_FAILED",
+                reason: FailureReason::UpstreamFailed,
                 action: ErrorAction::RetryLater,
                 message: format!("the credential could not be read: {}", status.message()),
                 transient: true,
@@ -439,7 +439,7 @@ impl Worker {
         }
         job.status = Status::Failed;
         job.phase = Phase::Done;
-        job.error_reason = failure.reason.to_string();
+        job.error_reason = Some(failure.reason);
         job.error_action = failure.action;
         job.error_action_url = if failure.action == ErrorAction::UpdateCredentials {
             format!("/settings/services/{}", job.service_id)
@@ -478,7 +478,7 @@ impl Worker {
                 .end_failed(
                     job,
                     Failure {
-                        reason: "SERVICE_UNAVAILABLE",
+                        reason: FailureReason::ServiceUnavailable,
                         action: ErrorAction::RetryLater,
                         message,
                         transient: false,
@@ -536,7 +536,7 @@ impl Worker {
         self.fail(
             job,
             Failure {
-                reason: "CREDENTIALS_REJECTED",
+                reason: FailureReason::CredentialsRejected,
                 action: ErrorAction::UpdateCredentials,
                 message,
                 transient: false,
@@ -572,7 +572,7 @@ impl Worker {
                     .fail(
                         job,
                         Failure {
-                            reason: "INPUT_INVALID",
+                            reason: FailureReason::InputInvalid,
                             action: ErrorAction::FixInput,
                             message,
                             transient: false,
@@ -611,7 +611,7 @@ impl Worker {
             Ok(c) => c,
             Err(failure) => return self.fail(job, failure).await,
         };
-        let backend = self.backends.for_api(results::api_type(&job));
+        let backend = self.backends.for_api(results::api_type(&job)?);
         let _slot = self.calls.acquire().await?;
         // A submit may have reached the server before a crash: look first.
         if job.attempts > 0 || job.submit_started_at.is_some_and(|t| t < job.updated_at) {
@@ -665,7 +665,7 @@ impl Worker {
                 url: None,
             })
             .collect();
-        let wes = if results::api_type(&job) == ApiType::Ga4ghWes {
+        let wes = if results::api_type(&job)? == ApiType::Ga4ghWes {
             let prepared = match self.wes_workflow(&job).await {
                 Ok((workflow, ttl)) if workflow.input_delivery == InputDelivery::SignedUrl => self
                     .sign_inputs(&job, &mut inputs, ttl)
@@ -684,10 +684,14 @@ impl Worker {
             job_name: remote_name(&job),
             inputs,
             panel: job.panel_slug.clone(),
-            build: job.build.clone(),
-            phasing: Some(job.phasing.clone()).filter(|p| !p.is_empty()),
+            build: job
+                .build
+                .ok_or_else(|| anyhow::anyhow!("job {} has no genome build", job.id))?
+                .as_str()
+                .to_string(),
+            phasing: job.phasing.map(|p| p.as_str().to_string()),
             population: Some(job.population.clone()).filter(|p| !p.is_empty()),
-            mode: job.mode.clone(),
+            mode: job.mode.as_str().to_string(),
             r2_filter: job.r2_filter,
             password: self.open_password(&sealed, &job)?,
             aes_encryption: false,
@@ -729,7 +733,7 @@ impl Worker {
                 self.fail(
                     job,
                     Failure {
-                        reason: "UPSTREAM_FAILED",
+                        reason: FailureReason::UpstreamFailed,
                         action: ErrorAction::ChooseAnotherTarget,
                         message,
                         transient: false,
@@ -746,7 +750,7 @@ impl Worker {
         job: &Job,
         credential: &Credential,
     ) -> anyhow::Result<Result<fip_backends::RemoteRun, BackendError>> {
-        let backend = self.backends.for_api(results::api_type(job));
+        let backend = self.backends.for_api(results::api_type(job)?);
         let _slot = self.calls.acquire().await?;
         Ok(backend
             .status(&job.base_url, &credential.secret, &job.external_job_id)
@@ -757,7 +761,7 @@ impl Worker {
     /// own, else the service's default; with the signed-URL lifetime.
     async fn wes_workflow(&self, job: &Job) -> Result<(WesWorkflow, i64), Failure> {
         let unreachable = |status: tonic::Status| Failure {
-            reason: "UPSTREAM_FAILED",
+            reason: FailureReason::UpstreamFailed,
             action: ErrorAction::RetryLater,
             message: format!("the registry could not be read: {}", status.message()),
             transient: true,
@@ -782,7 +786,7 @@ impl Worker {
         workflow
             .map(crate::convert::wes_workflow)
             .ok_or_else(|| Failure {
-                reason: "UPSTREAM_FAILED",
+                reason: FailureReason::UpstreamFailed,
                 action: ErrorAction::ContactSupport,
                 message: format!(
                     "{} has no workflow configured for the panel {}: an administrator must set \
@@ -803,9 +807,9 @@ impl Worker {
     ) -> Result<(), Failure> {
         let failed = |what: &str, status: tonic::Status| Failure {
             reason: if status.code() == Code::FailedPrecondition {
-                "UPSTREAM_FAILED"
+                FailureReason::UpstreamFailed
             } else {
-                "INTERNAL"
+                FailureReason::Internal
             },
             action: ErrorAction::ContactSupport,
             message: format!("{what}: {}", status.message()),
@@ -871,7 +875,7 @@ impl Worker {
                     .fail(
                         job,
                         Failure {
-                            reason: "UPSTREAM_FAILED",
+                            reason: FailureReason::UpstreamFailed,
                             action: ErrorAction::ContactSupport,
                             message,
                             transient: false,
@@ -973,7 +977,7 @@ impl Worker {
                 self.fail(
                     job,
                     Failure {
-                        reason: "UPSTREAM_FAILED",
+                        reason: FailureReason::UpstreamFailed,
                         action,
                         message,
                         transient: false,
@@ -1010,7 +1014,7 @@ impl Worker {
                 self.fail(
                     job,
                     Failure {
-                        reason: "UPSTREAM_FAILED",
+                        reason: FailureReason::UpstreamFailed,
                         action: ErrorAction::RetryLater,
                         message,
                         transient: false,
@@ -1039,7 +1043,7 @@ impl Worker {
                 job.completed_at = Some(now_millis());
                 job.error_message =
                     "the server deleted the results before they were fetched".into();
-                job.error_reason = "RESULTS_EXPIRED".into();
+                job.error_reason = Some(FailureReason::ResultsExpired);
                 self.save(&mut job, Some("the server deleted the results"))
                     .await?;
                 self.notify(
@@ -1064,7 +1068,7 @@ impl Worker {
             Ok(c) => c,
             Err(failure) => return self.fail(job, failure).await,
         };
-        let backend = self.backends.for_api(results::api_type(&job));
+        let backend = self.backends.for_api(results::api_type(&job)?);
         let run = self.remote_status(&job, &credential).await?;
         let run = match run {
             Ok(run) => run,
@@ -1112,7 +1116,7 @@ impl Worker {
                     .fail(
                         job,
                         Failure {
-                            reason: "UPSTREAM_FAILED",
+                            reason: FailureReason::UpstreamFailed,
                             action: ErrorAction::ContactSupport,
                             message,
                             transient: false,
@@ -1136,7 +1140,7 @@ impl Worker {
                         .fail(
                             job,
                             Failure {
-                                reason: "INTERNAL",
+                                reason: FailureReason::Internal,
                                 action: ErrorAction::ContactSupport,
                                 message,
                                 transient: false,
@@ -1195,7 +1199,7 @@ impl Worker {
                 .end_failed(
                     job,
                     Failure {
-                        reason: "UPSTREAM_FAILED",
+                        reason: FailureReason::UpstreamFailed,
                         action: ErrorAction::RetryLater,
                         message,
                         transient: false,
@@ -1237,7 +1241,7 @@ impl Worker {
             && let Ok(credential) = self.credential(&job).await
         {
             // A submit may have reached the server before a crash.
-            let backend = self.backends.for_api(results::api_type(&job));
+            let backend = self.backends.for_api(results::api_type(&job)?);
             if let Ok(Some(id)) = backend
                 .find_run(&job.base_url, &credential.secret, &remote_name(&job))
                 .await
@@ -1257,7 +1261,7 @@ impl Worker {
                 )
                 .await;
         };
-        let backend = self.backends.for_api(results::api_type(&job));
+        let backend = self.backends.for_api(results::api_type(&job)?);
         if job.cancel_sent_at.is_none() {
             let asked = {
                 let _slot = self.calls.acquire().await?;

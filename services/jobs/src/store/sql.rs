@@ -7,7 +7,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::*;
-use crate::model::{ErrorAction, Phase};
+use crate::model::{
+    ApiType, ErrorAction, FailureReason, GenomeBuild, Mode, Phase, Phasing, parse_api_type,
+    parse_build,
+};
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
@@ -162,8 +165,21 @@ fn columns() -> String {
     JOB_COLUMNS.join(", ")
 }
 
-fn decode<T>(what: &str, value: Option<T>) -> Result<T, sqlx::Error> {
-    value.ok_or_else(|| sqlx::Error::Decode(format!("unknown {what}").into()))
+/// A value stored as text; an unknown one is an error that names it.
+fn decode<T>(what: &str, parse: fn(&str) -> Option<T>, value: String) -> Result<T, sqlx::Error> {
+    parse(&value).ok_or_else(|| sqlx::Error::Decode(format!("unknown {what} {value:?}").into()))
+}
+
+/// A value stored as text, empty for none; an unknown one is an error.
+fn optional<T>(
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+    value: String,
+) -> Result<Option<T>, sqlx::Error> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    decode(what, parse, value).map(Some)
 }
 
 fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
@@ -186,22 +202,19 @@ fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
         name: row.try_get("name")?,
         service_id: row.try_get("service_id")?,
         service_name: row.try_get("service_name")?,
-        api_type: row.try_get("api_type")?,
+        api_type: optional("api_type", parse_api_type, row.try_get("api_type")?)?,
         base_url: row.try_get("base_url")?,
         reference_panel_id: row.try_get("reference_panel_id")?,
         panel_name: row.try_get("panel_name")?,
         panel_slug: row.try_get("panel_slug")?,
-        build: row.try_get("build")?,
-        phasing: row.try_get("phasing")?,
+        build: optional("build", parse_build, row.try_get("build")?)?,
+        phasing: optional("phasing", Phasing::parse, row.try_get("phasing")?)?,
         population: row.try_get("population")?,
-        mode: row.try_get("mode")?,
+        mode: decode("mode", Mode::parse, row.try_get("mode")?)?,
         r2_filter: row.try_get("r2_filter")?,
-        status: decode(
-            "status",
-            Status::parse(&row.try_get::<String, _>("status")?),
-        )?,
+        status: decode("status", Status::parse, row.try_get("status")?)?,
         progress: row.try_get("progress")?,
-        phase: decode("phase", Phase::parse(&row.try_get::<String, _>("phase")?))?,
+        phase: decode("phase", Phase::parse, row.try_get("phase")?)?,
         external_job_id: row.try_get("external_job_id")?,
         remote_code: row.try_get("remote_code")?,
         remote_state: row.try_get("remote_state")?,
@@ -209,7 +222,11 @@ fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
         current_step: row.try_get("current_step")?,
         remote_observed_at: row.try_get("remote_observed_at")?,
         error_message: row.try_get("error_message")?,
-        error_reason: row.try_get("error_reason")?,
+        error_reason: optional(
+            "error_reason",
+            FailureReason::parse,
+            row.try_get("error_reason")?,
+        )?,
         error_action: ErrorAction::parse(&row.try_get::<String, _>("error_action")?),
         error_action_url: row.try_get("error_action_url")?,
         input_file_id: row.try_get("input_file_id")?,
@@ -235,15 +252,9 @@ fn log_from_row(row: &AnyRow) -> Result<LogEntry, sqlx::Error> {
     Ok(LogEntry {
         id: row.try_get("id")?,
         job_id: row.try_get("job_id")?,
-        source: decode(
-            "log source",
-            LogSource::parse(&row.try_get::<String, _>("source")?),
-        )?,
+        source: decode("log source", LogSource::parse, row.try_get("source")?)?,
         step_name: row.try_get("step_name")?,
-        log_type: decode(
-            "log type",
-            LogType::parse(&row.try_get::<String, _>("type")?),
-        )?,
+        log_type: decode("log type", LogType::parse, row.try_get("type")?)?,
         message: row.try_get("message")?,
         time: row.try_get("time")?,
     })
@@ -469,7 +480,7 @@ impl Store for SqlStore {
                 Ok(StatusUpdate {
                     id: r.try_get("id")?,
                     job_id: r.try_get("job_id")?,
-                    status: decode("status", Status::parse(&r.try_get::<String, _>("status")?))?,
+                    status: decode("status", Status::parse, r.try_get("status")?)?,
                     progress: r.try_get("progress")?,
                     message: r.try_get("message")?,
                     created_at: r.try_get("created_at")?,
@@ -667,10 +678,7 @@ impl Store for SqlStore {
             .fetch_all(&self.db.pool)
             .await?
         {
-            let status = decode(
-                "status",
-                Status::parse(&row.try_get::<String, _>("status")?),
-            )?;
+            let status = decode("status", Status::parse, row.try_get("status")?)?;
             counts.by_status.push((status, row.try_get("n")?));
         }
         let mut by_service =
@@ -682,10 +690,7 @@ impl Store for SqlStore {
             .fetch_all(&self.db.pool)
             .await?
         {
-            let status = decode(
-                "status",
-                Status::parse(&row.try_get::<String, _>("status")?),
-            )?;
+            let status = decode("status", Status::parse, row.try_get("status")?)?;
             counts.by_service.push((
                 row.try_get("service_id")?,
                 row.try_get("service_name")?,
@@ -721,15 +726,15 @@ fn bind_column(q: &mut SqlBuilder, job: &Job, column: &str) {
         "name" => q.bind(job.name.clone()),
         "service_id" => q.bind(job.service_id),
         "service_name" => q.bind(job.service_name.clone()),
-        "api_type" => q.bind(job.api_type.clone()),
+        "api_type" => q.bind(job.api_type.map_or("", ApiType::as_str)),
         "base_url" => q.bind(job.base_url.clone()),
         "reference_panel_id" => q.bind(job.reference_panel_id),
         "panel_name" => q.bind(job.panel_name.clone()),
         "panel_slug" => q.bind(job.panel_slug.clone()),
-        "build" => q.bind(job.build.clone()),
-        "phasing" => q.bind(job.phasing.clone()),
+        "build" => q.bind(job.build.map_or("", GenomeBuild::as_str)),
+        "phasing" => q.bind(job.phasing.map_or("", Phasing::as_str)),
         "population" => q.bind(job.population.clone()),
-        "mode" => q.bind(job.mode.clone()),
+        "mode" => q.bind(job.mode.as_str()),
         "r2_filter" => q.bind(job.r2_filter),
         "status" => q.bind(job.status.as_str()),
         "progress" => q.bind(job.progress),
@@ -741,7 +746,7 @@ fn bind_column(q: &mut SqlBuilder, job: &Job, column: &str) {
         "current_step" => q.bind(job.current_step.clone()),
         "remote_observed_at" => q.bind(job.remote_observed_at),
         "error_message" => q.bind(job.error_message.clone()),
-        "error_reason" => q.bind(job.error_reason.clone()),
+        "error_reason" => q.bind(job.error_reason.map_or("", FailureReason::as_str)),
         "error_action" => q.bind(job.error_action.as_str()),
         "error_action_url" => q.bind(job.error_action_url.clone()),
         "input_file_id" => q.bind(job.input_file_id.clone()),

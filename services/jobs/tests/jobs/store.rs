@@ -31,15 +31,15 @@ fn job(user: i64, created_at: i64) -> Job {
         name: format!("job of {user} at {created_at}"),
         service_id: 1,
         service_name: "H3Africa".into(),
-        api_type: "michigan".into(),
+        api_type: Some(ApiType::Michigan),
         base_url: "https://impute.example".into(),
         reference_panel_id: 2,
         panel_name: "H3Africa v6".into(),
         panel_slug: "apps@h3africa-v6hc-s@1.0.0".into(),
-        build: "hg38".into(),
-        phasing: "eagle".into(),
+        build: Some(GenomeBuild::Hg38),
+        phasing: Some(Phasing::Eagle),
         population: "AFR".into(),
-        mode: "imputation".into(),
+        mode: Mode::Imputation,
         r2_filter: Some(0.3),
         status: Status::Pending,
         progress: 0,
@@ -51,7 +51,7 @@ fn job(user: i64, created_at: i64) -> Job {
         current_step: String::new(),
         remote_observed_at: None,
         error_message: String::new(),
-        error_reason: String::new(),
+        error_reason: None,
         error_action: ErrorAction::None,
         error_action_url: String::new(),
         input_file_id: uuid::Uuid::now_v7().to_string(),
@@ -578,5 +578,40 @@ async fn the_completion_notice_carries_the_qc_summary_when_the_results_have_one(
     let (sentence, qc) = fip_jobs::results::completion_summary(&s, &without.id).await;
     assert_eq!(sentence, "0 result files are ready");
     assert!(qc.is_none(), "no QC, no summary");
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn stored_vocabulary_round_trips_and_unknown_words_are_refused() {
+    let (db, s) = store().await;
+    let mut j = job(1, 1);
+    j.phasing = None;
+    j.mode = Mode::QcOnly;
+    j.error_reason = Some(FailureReason::UpstreamFailed);
+    j.api_type = Some(ApiType::Ga4ghWes);
+    j.build = Some(GenomeBuild::Hg19);
+    accept(&s, &j).await;
+    assert_eq!(s.job(&j.id).await.unwrap().as_ref(), Some(&j));
+    for (column, value) in [
+        ("build", "hg37"),
+        ("api_type", "soap"),
+        ("phasing", "shapeit"),
+        ("mode", "turbo"),
+        ("error_reason", "OOPS"),
+    ] {
+        let other = job(1, 2);
+        accept(&s, &other).await;
+        sqlx::query(&format!("UPDATE jobs SET {column} = $1 WHERE id = $2"))
+            .bind(value)
+            .bind(other.id.clone())
+            .execute(&db.db.pool)
+            .await
+            .unwrap();
+        let error = s.job(&other.id).await.expect_err(column);
+        assert!(
+            error.to_string().contains(value),
+            "{column}: the error names the unknown value: {error}"
+        );
+    }
     db.cleanup().await.unwrap();
 }
