@@ -195,7 +195,7 @@ async fn grpc_router(peers: Peers, shutdown: CancellationToken) -> anyhow::Resul
             .set_service_status(service, ServingStatus::NotServing)
             .await;
     }
-    health::mirror(reporter, peers.clone(), services, shutdown);
+    health::mirror(reporter, peers.clone(), services, shutdown.clone());
 
     let public = descriptors::public_descriptor_set().encode_to_vec();
     let reflection = || {
@@ -206,7 +206,12 @@ async fn grpc_router(peers: Peers, shutdown: CancellationToken) -> anyhow::Resul
     let routes = Routes::new(health)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
-    let passthrough = Router::new().fallback(proxy::forward).with_state(peers);
+    // Watches through the gateway end cleanly when it stops, whatever the
+    // service behind them does.
+    let passthrough = Router::new()
+        .fallback(proxy::forward)
+        .with_state(peers)
+        .layer(fip_kit::serve::EndWatchesLayer::new(shutdown));
     let router = routes.into_axum_router().fallback_service(passthrough);
     Ok(tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), router))
 }

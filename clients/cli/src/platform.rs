@@ -217,7 +217,21 @@ impl Platform {
         if let Some(done) = first {
             result = outcome(done);
         }
-        while let Some(done) = self.tasks.join_next().await {
+        // Calls in flight get `shutdown_grace` to finish; what is left then
+        // is closed (its clients see the connection go).
+        let grace = tokio::time::sleep(self.config.shutdown_grace);
+        tokio::pin!(grace);
+        loop {
+            let done = tokio::select! {
+                done = self.tasks.join_next() => done,
+                () = &mut grace => {
+                    tracing::warn!(grace = ?self.config.shutdown_grace,
+                        parts = self.tasks.len(), "calls still running after the shutdown grace; closing them");
+                    self.tasks.shutdown().await;
+                    break;
+                }
+            };
+            let Some(done) = done else { break };
             if let Err(e) = outcome(done)
                 && result.is_ok()
             {

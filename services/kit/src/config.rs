@@ -32,6 +32,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A `tracing` filter, e.g. `info,fip_jobs=debug`.
     pub log_filter: String,
+    /// On SIGTERM, how long calls in flight get to finish (watch streams
+    /// end at once, cleanly) before the process closes what is left; keep
+    /// it below the orchestrator's grace period (Kubernetes: 30s).
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
     pub auth: AuthConfig,
     pub user: UserConfig,
     pub registry: RegistryConfig,
@@ -488,6 +493,7 @@ impl Default for Config {
             redis_url: None,
             log_format: LogFormat::Text,
             log_filter: "info".into(),
+            shutdown_grace: Duration::from_secs(20),
             auth: AuthConfig::default(),
             user: UserConfig::default(),
             registry: RegistryConfig::default(),

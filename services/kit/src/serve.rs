@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -140,6 +141,7 @@ pub async fn serve(
     )?;
     let addr = listener.local_addr()?;
     tracing::debug!(service = %hosted.name, %addr, "serving");
+    let shutdown_watches = shutdown.clone();
     let stopping = {
         let reporter = reporter.clone();
         let names = hosted.grpc_services.clone();
@@ -154,6 +156,7 @@ pub async fn serve(
         .max_frame_size(Some(http2::MAX_FRAME_BYTES))
         .layer(call_log())
         .layer(StrictStreamEndLayer)
+        .layer(EndWatchesLayer::new(shutdown_watches))
         .layer(AuthLayer::new(auth))
         .add_routes(routes)
         // Small request/answer exchanges must not wait for Nagle's algorithm
@@ -248,6 +251,124 @@ async fn set_all(reporter: &HealthReporter, names: &[&'static str], status: Serv
     reporter.set_service_status("", status).await;
     for name in names {
         reporter.set_service_status(*name, status).await;
+    }
+}
+
+/// Ends the answer streams of `Watch*` calls cleanly when `shutdown` is
+/// cancelled: after the message being sent, the stream closes with status
+/// OK, so a client sees the stream end (and watches again elsewhere) rather
+/// than an error, and the server's graceful stop does not wait on streams
+/// that never end by themselves. Other calls are left to finish.
+#[derive(Clone, Debug)]
+pub struct EndWatchesLayer {
+    shutdown: CancellationToken,
+}
+
+impl EndWatchesLayer {
+    pub fn new(shutdown: CancellationToken) -> Self {
+        Self { shutdown }
+    }
+}
+
+impl<S> tower::Layer<S> for EndWatchesLayer {
+    type Service = EndWatches<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        EndWatches {
+            inner,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// The service [`EndWatchesLayer`] wraps.
+#[derive(Clone, Debug)]
+pub struct EndWatches<S> {
+    inner: S,
+    shutdown: CancellationToken,
+}
+
+/// Whether the call at `path` (`/package.Service/Method`) is a watch.
+pub fn is_watch(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|m| m.starts_with("Watch"))
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for EndWatches<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    R: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+    R::Error: Into<tonic::codegen::StdError>,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let shutdown = is_watch(request.uri().path()).then(|| self.shutdown.clone());
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(response.map(|body| match shutdown {
+                Some(shutdown) => tonic::body::Body::new(EndOnShutdown {
+                    inner: body,
+                    shutdown: Box::pin(shutdown.cancelled_owned()),
+                    ended: false,
+                }),
+                None => tonic::body::Body::new(body),
+            }))
+        })
+    }
+}
+
+/// A response body that ends with OK trailers once shutdown begins.
+pub struct EndOnShutdown<B> {
+    inner: B,
+    shutdown: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+    ended: bool,
+}
+
+impl<B> http_body::Body for EndOnShutdown<B>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+{
+    type Data = bytes::Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, B::Error>>> {
+        use std::task::Poll;
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if self.shutdown.as_mut().poll(cx).is_ready() {
+            self.ended = true;
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            return Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))));
+        }
+        let frame = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) | Poll::Ready(Some(Ok(_))) = &frame
+            && !matches!(&frame, Poll::Ready(Some(Ok(f))) if f.is_data())
+        {
+            // The inner stream ended or sent its trailers: nothing follows.
+            self.ended = true;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.inner.is_end_stream()
     }
 }
 
