@@ -32,6 +32,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fip_emulators::cloudgene::{self, Emulator};
+use fip_emulators::fixtures::VcfSpec;
 use fip_kit::auth::Keys;
 use fip_kit::config::{Config, RateQuota};
 use fip_kit::events::Bus;
@@ -51,8 +53,6 @@ use fip_proto::user::v1::user_service_client::UserServiceClient;
 use fip_proto::user::v1::{
     GetCurrentUserRequest, LoginRequest, PutServiceCredentialRequest, RegisterRequest,
 };
-use fip_emulators::cloudgene::{self, Emulator};
-use fip_emulators::fixtures::VcfSpec;
 use futures::future::BoxFuture;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;

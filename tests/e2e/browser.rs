@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use fip_emulators::cloudgene::{self, Emulator, Panel, Polls};
+use fip_emulators::fixtures::VcfSpec;
 use fip_kit::auth::Role;
 use fip_kit::testing::with_token;
 use fip_proto::common::v1::GenomeBuild;
 use fip_proto::registry::v1 as registry;
-use fip_emulators::cloudgene::{self, Emulator, Panel, Polls};
-use fip_emulators::fixtures::VcfSpec;
 
 use crate::support::{self, TestPlatform};
 

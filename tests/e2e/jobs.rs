@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use fip_emulators::cloudgene::{self, Emulator, Step};
+use fip_emulators::fixtures::VcfSpec;
 use fip_kit::ApiError;
 use fip_kit::auth::Role;
 use fip_kit::testing::with_token;
@@ -14,8 +16,6 @@ use fip_proto::registry::v1 as registry;
 use fip_proto::user::v1 as user;
 use fip_proto::user::v1::credential_service_client::CredentialServiceClient;
 use fip_proto::user::v1::user_service_client::UserServiceClient;
-use fip_emulators::cloudgene::{self, Emulator, Step};
-use fip_emulators::fixtures::VcfSpec;
 use tonic::Code;
 use tonic::transport::Channel;
 

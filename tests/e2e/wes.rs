@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fip_emulators::fixtures::{VcfSpec, gunzip};
+use fip_emulators::wes::{self, Emulator, OutputLocations, Script};
 use fip_kit::auth::Role;
 use fip_kit::testing::with_token;
 use fip_proto::common::v1::{GenomeBuild, Phasing};
@@ -14,8 +16,6 @@ use fip_proto::files::v1::file_service_client::FileServiceClient;
 use fip_proto::jobs::v1 as jobs;
 use fip_proto::jobs::v1::job_service_client::JobServiceClient;
 use fip_proto::registry::v1 as registry;
-use fip_emulators::fixtures::{VcfSpec, gunzip};
-use fip_emulators::wes::{self, Emulator, OutputLocations, Script};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::transport::Channel;
 

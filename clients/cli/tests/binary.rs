@@ -87,12 +87,12 @@ mod researcher {
     use std::time::Duration;
 
     use fip::platform::{self, Selection};
+    use fip_emulators::cloudgene::{self, Emulator, Step};
+    use fip_emulators::fixtures::VcfSpec;
     use fip_proto::common::v1::GenomeBuild;
     use fip_proto::jobs::v1 as jobs;
     use fip_proto::registry::v1 as registry;
     use fip_proto::user::v1 as user;
-    use fip_emulators::cloudgene::{self, Emulator, Step};
-    use fip_emulators::fixtures::VcfSpec;
     use sha2::{Digest, Sha256};
     use tokio::io::AsyncWriteExt;
     use tonic::transport::Channel;

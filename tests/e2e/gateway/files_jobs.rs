@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use fip_emulators::cloudgene::{self, Emulator};
+use fip_emulators::fixtures::VcfSpec;
 use fip_kit::auth::Role;
 use fip_kit::testing::with_token;
 use fip_proto::common::v1::GenomeBuild;
@@ -15,8 +17,6 @@ use fip_proto::jobs::v1::job_service_client::JobServiceClient;
 use fip_proto::jobs::v1::{GetDashboardStatsRequest, GetDashboardStatsResponse};
 use fip_proto::registry::v1 as registry;
 use fip_proto::registry::v1::registry_service_client::RegistryServiceClient;
-use fip_emulators::cloudgene::{self, Emulator};
-use fip_emulators::fixtures::VcfSpec;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
