@@ -111,9 +111,12 @@ fn main() {
     row("qc (R2)", fip, None);
     if tools.bcftools {
         let anchor = best(sizes.runs, || {
-            run(Command::new("bcftools")
-                .args(["query", "-f", "%INFO/R2\\n"])
-                .arg(&info))
+            run(
+                Command::new("bcftools")
+                    .args(["query", "-f", "%INFO/R2\\n"])
+                    .arg(&info),
+                Stdio::null(),
+            )
         });
         row("  bcftools query -f '%INFO/R2\\n'", anchor, None);
         ratio("qc / bcftools query", fip, anchor, 1.25);
@@ -140,7 +143,10 @@ fn vcf_steps(dir: &Path, path: &Path, sizes: &Sizes, threads: usize, tools: &Too
     row("pre-flight", preflight, None);
     let view = tools.bcftools.then(|| {
         best(sizes.runs, || {
-            run(Command::new("bcftools").args(["view", "-Ou"]).arg(path))
+            run(
+                Command::new("bcftools").args(["view", "-Ou"]).arg(path),
+                Stdio::null(),
+            )
         })
     });
     if let Some(view) = view {
@@ -162,15 +168,13 @@ fn vcf_steps(dir: &Path, path: &Path, sizes: &Sizes, threads: usize, tools: &Too
         fs::write(&plain, text).expect("write plain copy");
         let compressed = dir.join("bgzip.vcf.gz");
         let anchor = best(sizes.runs, || {
-            let output = File::create(&compressed).expect("bgzip output");
-            let status = Command::new("bgzip")
-                .args(["-c", "-l", LEVEL, "-@"])
-                .arg(threads.to_string())
-                .arg(&plain)
-                .stdout(output)
-                .status()
-                .expect("start bgzip");
-            assert!(status.success(), "bgzip failed: {status}");
+            run(
+                Command::new("bgzip")
+                    .args(["-c", "-l", LEVEL, "-@"])
+                    .arg(threads.to_string())
+                    .arg(&plain),
+                File::create(&compressed).expect("bgzip output"),
+            );
         });
         let size = fs::metadata(&compressed).expect("bgzip output").len();
         fs::remove_file(&plain).expect("remove plain copy");
@@ -216,15 +220,24 @@ fn vcf_steps(dir: &Path, path: &Path, sizes: &Sizes, threads: usize, tools: &Too
     if tools.tabix {
         // The anchor of the issue: bcftools view -r per chromosome + tabix.
         let anchor = best(sizes.runs, || {
-            run(Command::new("bcftools").args(["index", "-f"]).arg(path));
+            run(
+                Command::new("bcftools").args(["index", "-f"]).arg(path),
+                Stdio::null(),
+            );
             let target = out("bcftools");
             for chromosome in ["chr20", "chr21", "chr22"] {
                 let file = target.join(format!("{chromosome}.vcf.gz"));
-                run(Command::new("bcftools")
-                    .args(["view", "-Oz", "-r", chromosome, "-o"])
-                    .arg(&file)
-                    .arg(path));
-                run(Command::new("tabix").args(["-p", "vcf"]).arg(&file));
+                run(
+                    Command::new("bcftools")
+                        .args(["view", "-Oz", "-r", chromosome, "-o"])
+                        .arg(&file)
+                        .arg(path),
+                    Stdio::null(),
+                );
+                run(
+                    Command::new("tabix").args(["-p", "vcf"]).arg(&file),
+                    Stdio::null(),
+                );
             }
         });
         row("  bcftools index + view -r + tabix", anchor, None);
@@ -257,10 +270,11 @@ impl Tools {
     }
 }
 
-/// Runs a tool with its output thrown away; panics when it fails.
-fn run(command: &mut Command) {
+/// Runs a tool with its standard output sent to `stdout`; panics when it
+/// fails.
+fn run(command: &mut Command, stdout: impl Into<Stdio>) {
     let status = command
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::inherit())
         .status()
         .expect("start the tool");
