@@ -156,7 +156,7 @@ pub fn preflight_and_split(
 ) -> Result<CheckedSplit, PreflightError> {
     let input = input::open_path(path).map_err(|f| to_error(f, path, InputFormat::VcfBgzf))?;
     let mut sink = SplitSink::new(out_dir, options);
-    match run_with(input, build, path, Some(&mut sink)) {
+    match run_with(input, build, path, &mut sink) {
         Ok(summary) => Ok(CheckedSplit {
             summary,
             files: sink.finish(path),
@@ -169,33 +169,59 @@ pub fn preflight_and_split(
 }
 
 fn run(input: Input<'_>, build: GenomeBuild, path: &Path) -> Result<InputSummary, PreflightError> {
-    run_with(input, build, path, None)
+    run_with(input, build, path, &mut ())
 }
 
-fn run_with(
+/// Where the check hands each line it reads besides itself: nowhere for
+/// the check alone (`()`), the split in [`preflight_and_split`]. A type
+/// parameter rather than an `Option`, so that the check alone is compiled
+/// without any of the split (whose file I/O the browser's WebAssembly
+/// module cannot link).
+trait LineSink {
+    /// Whether the header's text is wanted (the split writes it out).
+    const KEEPS_HEADER: bool;
+    /// The input's header was read.
+    fn start(&mut self, header: &[u8], sample_count: usize);
+    /// One line of the input was read.
+    fn line(&mut self, line_number: u64, outcome: Line, buf: &[u8]);
+}
+
+impl LineSink for () {
+    const KEEPS_HEADER: bool = false;
+    fn start(&mut self, _: &[u8], _: usize) {}
+    fn line(&mut self, _: u64, _: Line, _: &[u8]) {}
+}
+
+impl LineSink for SplitSink<'_> {
+    const KEEPS_HEADER: bool = true;
+    fn start(&mut self, header: &[u8], sample_count: usize) {
+        SplitSink::start(self, header, sample_count);
+    }
+    fn line(&mut self, line_number: u64, outcome: Line, buf: &[u8]) {
+        SplitSink::line(self, line_number, outcome, buf);
+    }
+}
+
+fn run_with<S: LineSink>(
     input: Input<'_>,
     build: GenomeBuild,
     path: &Path,
-    mut sink: Option<&mut SplitSink<'_>>,
+    sink: &mut S,
 ) -> Result<InputSummary, PreflightError> {
     let Input { format, mut reader } = input;
     let fail = |e: io::Error| to_error(ReadFailure::classify(e), path, format);
-    let header = read_header(&mut reader, sink.is_some()).map_err(|e| match e {
+    let header = read_header(&mut reader, S::KEEPS_HEADER).map_err(|e| match e {
         HeaderError::Read(e) => fail(e),
         other => PreflightError::NotVcf(other.describe()),
     })?;
-    if let Some(sink) = sink.as_deref_mut() {
-        sink.start(&header.text, header.samples.len());
-    }
+    sink.start(&header.text, header.samples.len());
     let mut scan = Scan::new(build, header.samples.len());
     let mut line_number = header.lines;
     let mut buf = Vec::new();
     loop {
         let outcome = read_line(&mut reader, &mut buf, MAX_RECORD_LINE).map_err(fail)?;
         line_number += 1;
-        if let Some(sink) = sink.as_deref_mut() {
-            sink.line(line_number, outcome, &buf);
-        }
+        sink.line(line_number, outcome, &buf);
         match outcome {
             Line::End => break,
             Line::TooLong => scan.malformed(line_number, Malformed::TooLong(MAX_RECORD_LINE)),
