@@ -49,7 +49,12 @@ fn tighten(path: &Path, tightened: &mut Vec<PathBuf>) -> std::io::Result<()> {
     }
     if meta.is_dir() {
         for entry in std::fs::read_dir(path)? {
-            tighten(&entry?.path(), tightened)?;
+            match entry.and_then(|entry| tighten(&entry.path(), tightened)) {
+                // Removed while the walk went on (a temporary file, a
+                // finished job's work dir): nothing of it is left to secure.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
         }
     }
     Ok(())
